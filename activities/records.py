@@ -1,0 +1,41 @@
+"""Keep the read model and the decision record in the engine's store."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from partnerships.contracts import RecordGateReviewInput, SavePartnershipInput
+from partnerships.store import GateReviewRow, PartnershipRow, Store, dumps
+
+
+class RecordKeeping:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @activity.defn
+    def save_partnership(self, request: SavePartnershipInput) -> None:
+        self._store.upsert(PartnershipRow(**request.snapshot.model_dump()))
+
+    @activity.defn
+    def record_gate_review(self, request: RecordGateReviewInput) -> None:
+        review = request.review
+        decision = review.decision
+        self._store.upsert(
+            GateReviewRow(
+                id=review.id,
+                partnership_id=request.partnership_id,
+                gate=review.gate.value,
+                label=review.label,
+                opened_at=review.opened_at,
+                evidence_json=dumps(review.evidence),
+                evaluation_json=review.evaluation.model_dump_json(),
+                recommendation=review.evaluation.recommendation.value,
+                outcome=decision.outcome.value if decision else None,
+                decided_by=decision.decided_by if decision else None,
+                decided_by_name=decision.decided_by_name if decision else None,
+                reason=decision.reason if decision else None,
+                decided_at=decision.decided_at if decision else None,
+                by_policy=decision.by_policy if decision else False,
+                overrides_failing_gate=decision.overrides_failing_gate if decision else False,
+            )
+        )

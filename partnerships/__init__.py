@@ -1,0 +1,1 @@
+"""Crawl-walk-run partnership lifecycle engine."""

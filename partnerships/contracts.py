@@ -1,0 +1,132 @@
+"""Inputs and results that cross the Temporal boundary: workflow, activities, queries.
+
+Small on purpose: each one lands in a workflow history, so they carry ids and the
+few facts an activity needs, not whole charters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from partnerships.domain.charter import Charter
+from partnerships.domain.gates import GateEvaluation
+from partnerships.domain.lifecycle import GateReview, Partnership, TaskKind, TaskRef, TimeScale
+
+
+class StartPartnership(BaseModel):
+    """The workflow's input. `resume` is set only when the workflow continues as new."""
+
+    charter: Charter | None = None
+    time_scale: TimeScale = TimeScale()
+    resume: Partnership | None = None
+
+
+class PartnershipOutcome(BaseModel):
+    workflow_id: str
+    phase: str
+    end_reason: str | None
+    quarters_in_run: int
+
+
+class PartnershipStatus(BaseModel):
+    """What `status` shows: the state plus the gate as it would be judged right now."""
+
+    partnership: Partnership
+    current_gate: GateEvaluation | None
+    awaiting: str
+
+
+class DecisionAccepted(BaseModel):
+    review_id: str
+    outcome: str
+    summary: str
+    phase: str
+    step: str
+
+
+class Acknowledged(BaseModel):
+    summary: str
+    phase: str
+    step: str
+
+
+class PartnershipSnapshot(BaseModel):
+    id: str
+    slug: str
+    partner: str
+    tier: int
+    leverage: str
+    phase: str
+    step: str
+    awaiting: str
+    last_gate_outcome: str | None
+    rag: str | None
+    end_reason: str | None
+    started_at: datetime
+    phase_started_at: datetime
+    updated_at: datetime
+
+
+class SavePartnershipInput(BaseModel):
+    snapshot: PartnershipSnapshot
+
+
+class RecordGateReviewInput(BaseModel):
+    partnership_id: str
+    review: GateReview
+
+
+class TaskContext(BaseModel):
+    partner: str
+    slug: str
+    phase_label: str
+    pilot_customers: int
+    invited_customers: int
+    metric: str
+    quarter: int
+    owners: dict[str, str]
+    reason: str | None = None
+
+
+class CreateTasksInput(BaseModel):
+    batch_key: str
+    kind: TaskKind
+    partnership_id: str
+    context: TaskContext
+    created_at: datetime
+    time_scale: TimeScale
+
+
+class CreatedTasks(BaseModel):
+    tasks: list[TaskRef]
+
+
+class CloseTasksInput(BaseModel):
+    task_ids: list[str]
+    status: str
+    by: str
+    at: datetime
+
+
+class Recipient(BaseModel):
+    name: str
+    email: str
+    slack_user_id: str | None = None
+
+
+class SendNotificationInput(BaseModel):
+    key: str
+    kind: str
+    partnership_id: str
+    audience: list[Recipient]
+    context: dict[str, Any] = Field(default_factory=dict)
+    sent_at: datetime
+
+
+class NotificationReceipt(BaseModel):
+    key: str
+    notifier: str
+    newly_delivered: bool

@@ -1,0 +1,1 @@
+"""The partnership rules: charter, gates and lifecycle. Pure Python, no infrastructure."""

@@ -1,0 +1,686 @@
+"""The partnership's life: phases strictly in order, each ended by a gate decision.
+
+`Partnership` is the whole state of one partnership and the only place its
+rules live. Each thing a person can submit has a ``problems_*`` method (empty
+when the request is acceptable; the workflow's Update validators call these)
+and an ``apply_*`` method that changes the state and says what must happen next.
+No I/O and no clock here: the caller passes ``now``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from partnerships.domain import rules
+from partnerships.domain.charter import Charter, Side
+from partnerships.domain.gates import (
+    ALLOWED_OUTCOMES,
+    CrawlEvidence,
+    Gate,
+    GateEvaluation,
+    Outcome,
+    PilotResult,
+    Rag,
+    Scorecard,
+    WalkEvidence,
+    evaluate_crawl,
+    evaluate_qbr,
+    evaluate_walk,
+)
+
+
+class Phase(StrEnum):
+    CHARTER = "charter"
+    CRAWL = "crawl"
+    WALK = "walk"
+    RUN = "run"
+    EXITED = "exited"
+    COMPLETED = "completed"
+
+
+class Step(StrEnum):
+    """Where a partnership is inside its phase."""
+
+    SIGNING = "signing"
+    UNDERWAY = "underway"
+    GATE_REVIEW = "gate-review"
+    RECOMMITMENT = "recommitment"
+    WINDING_DOWN = "winding-down"
+    CLOSED = "closed"
+
+
+ENDED_PHASES = (Phase.EXITED, Phase.COMPLETED)
+
+
+class TaskKind(StrEnum):
+    CRAWL_KICKOFF = "crawl-kickoff"
+    WALK_KICKOFF = "walk-kickoff"
+    RUN_KICKOFF = "run-kickoff"
+    QBR = "qbr"
+    EXIT = "exit"
+    CHARTER_EXPIRED = "charter-expired"
+
+
+WIND_DOWN_TASKS = (TaskKind.EXIT, TaskKind.CHARTER_EXPIRED)
+
+
+class TimeScale(BaseModel):
+    """How long a week lasts. Real time by default; demos and tests compress it.
+
+    Part of the workflow input, so compressed runs replay deterministically.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    seconds_per_week: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 7 * 24 * 3600
+
+    def weeks(self, weeks: float) -> timedelta:
+        return timedelta(seconds=weeks * self.seconds_per_week)
+
+    def days(self, days: float) -> timedelta:
+        return self.weeks(days / rules.DAYS_PER_WEEK)
+
+
+Identity = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class SignRequest(Request):
+    signer: Identity
+
+
+class RecommitRequest(Request):
+    signer: Identity
+    roi_model_holds: bool
+
+
+class PilotResultRequest(Request):
+    recorded_by: Identity
+    pilot: PilotResult | None = None
+    integration_can_scale: bool | None = None
+
+
+class WalkResultRequest(Request):
+    recorded_by: Identity
+    invited: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    adopted: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    partner_promoting: bool | None = None
+    support_manageable: bool | None = None
+
+
+class ScorecardRequest(Request):
+    recorded_by: Identity
+    scorecard: Scorecard
+
+
+class DecisionRequest(Request):
+    reviewer: Identity
+    outcome: Outcome
+    reason: Reason = ""
+    extend_weeks: Annotated[int, Field(ge=1, le=4)] = 2
+
+
+class ExitRequest(Request):
+    by: Identity
+    reason: Reason
+
+
+class CompleteTaskRequest(Request):
+    task_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    by: Identity
+
+
+class Signature(BaseModel):
+    side: Side
+    name: str
+    email: str
+    signed_at: datetime
+
+
+class Decision(BaseModel):
+    outcome: Outcome
+    decided_by: str
+    decided_by_name: str
+    reason: str
+    decided_at: datetime
+    by_policy: bool = False
+    overrides_failing_gate: bool = False
+    extend_weeks: int | None = None
+
+
+class GateReview(BaseModel):
+    id: str
+    gate: Gate
+    label: str
+    opened_at: datetime
+    remind_at: datetime
+    escalate_at: datetime
+    policy_at: datetime
+    evaluation: GateEvaluation
+    evidence: dict[str, object]
+    decision: Decision | None = None
+
+
+class TaskRef(BaseModel):
+    id: str
+    kind: TaskKind
+    title: str
+    owner: str
+    due_at: datetime | None = None
+
+
+class Transition(BaseModel):
+    """What the workflow must do after a state change."""
+
+    tasks: TaskKind | None = None
+    cancelled_tasks: list[str] = Field(default_factory=list)
+    decided_review: GateReview | None = None
+    new_quarter: bool = False
+    summary: str
+
+
+# Decided reviews kept in workflow state; the store keeps all of them.
+KEPT_REVIEWS = 12
+
+
+class Partnership(BaseModel):
+    charter: Charter
+    time_scale: TimeScale = TimeScale()
+    phase: Phase = Phase.CHARTER
+    step: Step = Step.SIGNING
+    started_at: datetime
+    phase_started_at: datetime
+    phase_ends_at: datetime | None = None
+    extended_weeks: int = 0
+    signatures: list[Signature] = Field(default_factory=list)
+    recommitments: list[Signature] = Field(default_factory=list)
+    crawl_attempt: int = 1
+    crawl: CrawlEvidence = CrawlEvidence()
+    walk: WalkEvidence = WalkEvidence()
+    quarter: int = 0
+    scorecard: Scorecard | None = None
+    rag_history: list[Rag] = Field(default_factory=list)
+    review: GateReview | None = None
+    reviews: list[GateReview] = Field(default_factory=list)
+    review_count: int = 0
+    open_tasks: list[TaskRef] = Field(default_factory=list)
+    end_reason: str | None = None
+    ended_by: str | None = None
+
+    @classmethod
+    def begin(cls, charter: Charter, time_scale: TimeScale, now: datetime) -> Partnership:
+        return cls(charter=charter, time_scale=time_scale, started_at=now, phase_started_at=now)
+
+    # ---------------------------------------------------------------- views
+
+    @property
+    def workflow_id(self) -> str:
+        return self.charter.workflow_id
+
+    @property
+    def ended(self) -> bool:
+        return self.phase in ENDED_PHASES
+
+    @property
+    def closed(self) -> bool:
+        return self.step is Step.CLOSED
+
+    @property
+    def gate(self) -> Gate | None:
+        return {Phase.CRAWL: Gate.CRAWL, Phase.WALK: Gate.WALK, Phase.RUN: Gate.QBR}.get(self.phase)
+
+    @property
+    def crawl_restarts_left(self) -> int:
+        return rules.MAX_CRAWL_RESTARTS - (self.crawl_attempt - 1)
+
+    def planned_weeks(self) -> float:
+        timeline = self.charter.timeline
+        if self.phase is Phase.CRAWL:
+            return timeline.crawl.weeks
+        if self.phase is Phase.WALK:
+            return timeline.walk.weeks
+        return rules.WEEKS_PER_QUARTER
+
+    def extension_room_weeks(self) -> int:
+        """Weeks this phase may still be extended by before it breaks the framework's maximum."""
+        longest = {Phase.CRAWL: rules.CRAWL_WEEKS.high, Phase.WALK: rules.WALK_WEEKS.high}.get(self.phase)
+        if longest is None:
+            return 0
+        return int(longest - self.planned_weeks() - self.extended_weeks)
+
+    def evaluate(self) -> GateEvaluation | None:
+        """The current phase's gate on the evidence so far."""
+        can_extend = self.extension_room_weeks() > 0
+        if self.phase is Phase.CRAWL:
+            return evaluate_crawl(self.crawl, self.charter, can_extend=can_extend)
+        if self.phase is Phase.WALK:
+            return evaluate_walk(
+                self.walk, self.charter, can_extend=can_extend,
+                crawl_restarts_left=self.crawl_restarts_left,
+            )
+        if self.phase is Phase.RUN:
+            return evaluate_qbr(self.scorecard, self.rag_history)
+        return None
+
+    def phase_label(self) -> str:
+        if self.phase is Phase.CRAWL and self.crawl_attempt > 1:
+            return f"Crawl (attempt {self.crawl_attempt})"
+        if self.phase is Phase.RUN and self.quarter:
+            return f"Run (quarter {self.quarter})"
+        return self.phase.value.capitalize()
+
+    def batch_key(self, kind: TaskKind) -> str:
+        """Stable id of one batch of tasks, so re-creating it is a no-op."""
+        if kind is TaskKind.CRAWL_KICKOFF:
+            return f"{self.workflow_id}:crawl-{self.crawl_attempt}"
+        if kind is TaskKind.QBR:
+            return f"{self.workflow_id}:qbr-{self.quarter}"
+        return f"{self.workflow_id}:{kind.value}"
+
+    # ------------------------------------------------------------- signing
+
+    def _signature_problems(self, signer: str, signed: list[Signature], what: str) -> tuple[list[str], Side | None]:
+        side = self.charter.decision_owner_side(signer)
+        if side is None:
+            owners = self.charter.governance.decision_owners
+            return [
+                f"signer: {signer} is not a decision owner (us: {owners.us.email}, "
+                f"partner: {owners.partner.email})"
+            ], None
+        if any(s.side is side for s in signed):
+            return [f"signer: the {side.value} side has already signed the {what}"], side
+        return [], side
+
+    def problems_signing(self, request: SignRequest) -> list[str]:
+        if self.phase is not Phase.CHARTER or self.step is not Step.SIGNING:
+            return [f"the charter is not open for signatures (phase: {self.phase.value})"]
+        return self._signature_problems(request.signer, self.signatures, "charter")[0]
+
+    def apply_signature(self, request: SignRequest, now: datetime) -> Transition | None:
+        self.signatures.append(self._signature(request.signer, now))
+        if len(self.signatures) < 2:
+            return None
+        return self._enter_crawl(now, "both sides signed the charter: Crawl begins")
+
+    def problems_recommitting(self, request: RecommitRequest) -> list[str]:
+        if self.step is not Step.RECOMMITMENT:
+            return ["nothing to re-commit to: Run is entered only after a passed Walk gate"]
+        problems = self._signature_problems(request.signer, self.recommitments, "re-commitment")[0]
+        if not request.roi_model_holds:
+            problems.append(
+                "roi_model_holds: Run needs the ROI model to hold at scale; "
+                "if it does not, end the partnership instead"
+            )
+        return problems
+
+    def apply_recommitment(self, request: RecommitRequest, now: datetime) -> Transition | None:
+        self.recommitments.append(self._signature(request.signer, now))
+        if len(self.recommitments) < 2:
+            return None
+        self.phase, self.step = Phase.RUN, Step.UNDERWAY
+        self.quarter = 1
+        self._start_period(now, rules.WEEKS_PER_QUARTER)
+        return Transition(tasks=TaskKind.RUN_KICKOFF, summary="both sides re-committed: Run begins")
+
+    def _signature(self, signer: str, now: datetime) -> Signature:
+        side = self.charter.decision_owner_side(signer)
+        assert side is not None  # guaranteed by the validator
+        owners = self.charter.governance.decision_owners
+        person = owners.us if side is Side.US else owners.partner
+        return Signature(side=side, name=person.name, email=person.email, signed_at=now)
+
+    def signing_deadlines(self) -> tuple[list[datetime], datetime, datetime]:
+        """Reminders, escalation and expiry for the signatures now awaited."""
+        signing = self.charter.signing
+        start = self.phase_started_at
+        days = self.time_scale.days
+        reminders = [
+            start + days(d)
+            for d in range(signing.remind_every_days, signing.escalate_after_days, signing.remind_every_days)
+        ]
+        return reminders, start + days(signing.escalate_after_days), start + days(signing.expire_after_days)
+
+    def unsigned_sides(self) -> list[Side]:
+        signed = self.signatures if self.step is Step.SIGNING else self.recommitments
+        return [side for side in Side if all(s.side is not side for s in signed)]
+
+    def apply_signing_expiry(self, now: datetime) -> Transition:
+        missing = ", ".join(s.value for s in self.unsigned_sides())
+        if self.step is Step.SIGNING:
+            return self._end(
+                Phase.EXITED, now, "policy",
+                f"charter expired unsigned (missing: {missing})", TaskKind.CHARTER_EXPIRED,
+            )
+        return self._end(
+            Phase.EXITED, now, "policy",
+            f"re-commitment for Run expired (missing: {missing})", TaskKind.EXIT,
+        )
+
+    # ------------------------------------------------------------ phases
+
+    def _start_period(self, now: datetime, weeks: float) -> None:
+        self.phase_started_at = now
+        self.phase_ends_at = now + self.time_scale.weeks(weeks)
+        self.extended_weeks = 0
+
+    def _enter_crawl(self, now: datetime, summary: str) -> Transition:
+        self.phase, self.step = Phase.CRAWL, Step.UNDERWAY
+        self.crawl, self.walk = CrawlEvidence(), WalkEvidence()
+        self._start_period(now, self.charter.timeline.crawl.weeks)
+        return Transition(tasks=TaskKind.CRAWL_KICKOFF, summary=summary)
+
+    def period_over(self, now: datetime) -> bool:
+        return self.phase_ends_at is not None and now >= self.phase_ends_at
+
+    # ---------------------------------------------------------- evidence
+
+    def _recorder_problems(self, identity: str, phases: tuple[Phase, ...], what: str) -> list[str]:
+        problems = []
+        if self.phase not in phases or self.step not in (Step.UNDERWAY, Step.GATE_REVIEW):
+            problems.append(f"{what} can be recorded only in {'/'.join(p.value for p in phases)} "
+                            f"(phase: {self.phase.value}, {self.step.value})")
+        if self.charter.person(identity) is None:
+            problems.append(f"recorded_by: {identity} is not named in the charter's governance")
+        return problems
+
+    def problems_recording_pilot(self, request: PilotResultRequest) -> list[str]:
+        problems = self._recorder_problems(request.recorded_by, (Phase.CRAWL,), "pilot results")
+        if request.pilot is None and request.integration_can_scale is None:
+            problems.append("nothing to record: give a pilot's results or whether the integration can scale")
+        if request.pilot is not None:
+            known = {p.customer.casefold() for p in self.crawl.pilots}
+            limit = self.charter.timeline.crawl.pilot_customers
+            if request.pilot.customer.casefold() not in known and len(known) >= limit:
+                problems.append(
+                    f"pilot.customer: the charter scopes Crawl to {limit} pilot customer(s) "
+                    f"({', '.join(p.customer for p in self.crawl.pilots)} already recorded)"
+                )
+        return problems
+
+    def apply_pilot_result(self, request: PilotResultRequest) -> None:
+        pilots = list(self.crawl.pilots)
+        if request.pilot is not None:
+            # Recording a pilot again corrects its result rather than adding a third pilot.
+            pilots = [p for p in pilots if p.customer.casefold() != request.pilot.customer.casefold()]
+            pilots.append(request.pilot)
+        can_scale = self.crawl.integration_can_scale
+        if request.integration_can_scale is not None:
+            can_scale = request.integration_can_scale
+        self.crawl = CrawlEvidence(pilots=pilots, integration_can_scale=can_scale)
+        self._refresh_review()
+
+    def problems_recording_walk(self, request: WalkResultRequest) -> list[str]:
+        problems = self._recorder_problems(request.recorded_by, (Phase.WALK,), "Walk results")
+        merged = self._merged_walk(request)
+        if merged == self.walk:
+            problems.append("nothing to record: give invited, adopted, partner promoting or support manageable")
+        if merged.invited is not None and merged.adopted is not None and merged.adopted > merged.invited:
+            problems.append(f"adopted: {merged.adopted} is more than the {merged.invited} customers invited")
+        if merged.adopted is not None and merged.invited is None:
+            problems.append("invited: record how many customers were invited before how many adopted")
+        return problems
+
+    def _merged_walk(self, request: WalkResultRequest) -> WalkEvidence:
+        updates = request.model_dump(exclude={"recorded_by"}, exclude_none=True)
+        return self.walk.model_copy(update=updates)
+
+    def apply_walk_result(self, request: WalkResultRequest) -> None:
+        self.walk = self._merged_walk(request)
+        self._refresh_review()
+
+    def problems_recording_scorecard(self, request: ScorecardRequest) -> list[str]:
+        return self._recorder_problems(request.recorded_by, (Phase.RUN,), "a scorecard")
+
+    def apply_scorecard(self, request: ScorecardRequest) -> None:
+        self.scorecard = request.scorecard
+        self._refresh_review()
+
+    def _refresh_review(self) -> None:
+        # An open review always shows the gate on the latest evidence.
+        if self.review is not None:
+            evaluation = self.evaluate()
+            assert evaluation is not None
+            self.review.evaluation = evaluation
+            self.review.evidence = self.evidence()
+
+    def evidence(self) -> dict[str, object]:
+        if self.phase is Phase.CRAWL:
+            return self.crawl.model_dump(mode="json")
+        if self.phase is Phase.WALK:
+            return self.walk.model_dump(mode="json")
+        return {"scorecard": None if self.scorecard is None else self.scorecard.model_dump(mode="json")}
+
+    # ------------------------------------------------------------ reviews
+
+    def open_review(self, now: datetime) -> GateReview:
+        gate = self.gate
+        evaluation = self.evaluate()
+        assert gate is not None and evaluation is not None
+        self.review_count += 1
+        window = self.time_scale.days(self.charter.governance.review_window_days)
+        self.step = Step.GATE_REVIEW
+        self.review = GateReview(
+            id=f"{self.workflow_id}:review-{self.review_count}",
+            gate=gate,
+            label=f"{self.phase_label()} gate review",
+            opened_at=now,
+            remind_at=now + window,
+            escalate_at=now + window * 1.5,
+            policy_at=now + window * 2,
+            evaluation=evaluation,
+            evidence=self.evidence(),
+        )
+        return self.review
+
+    def problems_deciding(self, request: DecisionRequest) -> list[str]:
+        review = self.review
+        if review is None:
+            return [f"no gate review is open ({self.phase.value}: {self.step.value})"]
+        problems = []
+        if self.charter.reviewer(request.reviewer) is None:
+            reviewers = ", ".join(p.email for p in self.charter.governance.reviewers)
+            problems.append(f"reviewer: {request.reviewer} is not a reviewer of this partnership ({reviewers})")
+        allowed = ALLOWED_OUTCOMES[review.gate]
+        if request.outcome not in allowed:
+            problems.append(
+                f"outcome: {request.outcome.value} is not a decision at the {review.gate.value} gate "
+                f"(allowed: {', '.join(o.value for o in allowed)})"
+            )
+            return problems
+        failing = review.evaluation.failing
+        if request.outcome is Outcome.GO and failing and len(request.reason) < rules.MIN_OVERRIDE_REASON_CHARS:
+            problems.append(
+                f"reason: a go against a failing gate ({', '.join(c.key for c in failing)}) needs a "
+                f"written reason of at least {rules.MIN_OVERRIDE_REASON_CHARS} characters"
+            )
+        if request.outcome is Outcome.RESTART_CRAWL:
+            if self.crawl_restarts_left <= 0:
+                problems.append(
+                    f"outcome: Crawl was already restarted {rules.MAX_CRAWL_RESTARTS} time(s); "
+                    "decide go or no-go"
+                )
+            if not request.reason:
+                problems.append("reason: restarting Crawl needs the changes to make, written as the reason")
+        if request.outcome is Outcome.EXTEND:
+            room = self.extension_room_weeks()
+            if request.extend_weeks > room:
+                problems.append(
+                    f"extend_weeks: {self.phase.value.capitalize()} can be extended by {room} more week(s) "
+                    f"at most, not {request.extend_weeks}"
+                )
+        return problems
+
+    def apply_decision(self, request: DecisionRequest, now: datetime) -> Transition:
+        reviewer = self.charter.reviewer(request.reviewer)
+        assert reviewer is not None and self.review is not None
+        return self._decide(
+            Decision(
+                outcome=request.outcome,
+                decided_by=reviewer.email,
+                decided_by_name=reviewer.name,
+                reason=request.reason,
+                decided_at=now,
+                overrides_failing_gate=request.outcome is Outcome.GO and not self.review.evaluation.passed,
+                extend_weeks=request.extend_weeks if request.outcome is Outcome.EXTEND else None,
+            ),
+            now,
+        )
+
+    def apply_policy_decision(self, now: datetime) -> Transition:
+        """Nobody decided in time: the recommendation is applied and recorded as policy."""
+        assert self.review is not None
+        evaluation = self.review.evaluation
+        outcome = evaluation.recommendation
+        if outcome is Outcome.EXTEND and self.extension_room_weeks() <= 0:
+            outcome = Outcome.NO_GO
+        return self._decide(
+            Decision(
+                outcome=outcome,
+                decided_by="policy",
+                decided_by_name="policy (no decision in the review window)",
+                reason=evaluation.rationale,
+                decided_at=now,
+                by_policy=True,
+                extend_weeks=min(2, self.extension_room_weeks()) if outcome is Outcome.EXTEND else None,
+            ),
+            now,
+        )
+
+    def _close_review(self, decision: Decision) -> GateReview:
+        review = self.review
+        assert review is not None
+        review.decision = decision
+        self.reviews = [*self.reviews, review][-KEPT_REVIEWS:]
+        self.review = None
+        return review
+
+    def _decide(self, decision: Decision, now: datetime) -> Transition:
+        review = self._close_review(decision)
+        transition = self._transition_after(review, decision, now)
+        transition.decided_review = review
+        return transition
+
+    def _transition_after(self, review: GateReview, decision: Decision, now: datetime) -> Transition:
+        gate, outcome = review.gate, decision.outcome
+        who = decision.decided_by_name
+        if outcome is Outcome.EXTEND:
+            assert decision.extend_weeks is not None
+            self.step = Step.UNDERWAY
+            self.extended_weeks += decision.extend_weeks
+            self.phase_ends_at = now + self.time_scale.weeks(decision.extend_weeks)
+            return Transition(summary=f"{who} extended {self.phase_label()} by {decision.extend_weeks} week(s)")
+        if outcome is Outcome.NO_GO:
+            ended_phase = Phase.COMPLETED if gate is Gate.QBR else Phase.EXITED
+            reason = decision.reason or review.evaluation.rationale
+            return self._end(ended_phase, now, decision.decided_by, f"no-go at the {review.label}: {reason}",
+                             TaskKind.EXIT)
+        if outcome is Outcome.RESTART_CRAWL:
+            self.crawl_attempt += 1
+            return self._enter_crawl(now, f"{who} sent the partnership back to Crawl: {decision.reason}")
+        # go
+        if gate is Gate.CRAWL:
+            self.phase, self.step = Phase.WALK, Step.UNDERWAY
+            self._start_period(now, self.charter.timeline.walk.weeks)
+            return Transition(tasks=TaskKind.WALK_KICKOFF, summary=f"{who} decided go: Walk begins")
+        if gate is Gate.WALK:
+            self.step = Step.RECOMMITMENT
+            self.recommitments = []
+            self.phase_started_at, self.phase_ends_at = now, None
+            return Transition(summary=f"{who} decided go: both sides must re-commit before Run")
+        if self.scorecard is not None:
+            self.rag_history = [*self.rag_history, self.scorecard.rag][-rules.RED_QUARTERS_BEFORE_EXIT:]
+        self.scorecard = None
+        self.quarter += 1
+        self.step = Step.UNDERWAY
+        self._start_period(now, rules.WEEKS_PER_QUARTER)
+        return Transition(new_quarter=True, summary=f"{who} decided to continue: quarter {self.quarter} of Run begins")
+
+    # ------------------------------------------------------------ ending
+
+    def problems_exiting(self, request: ExitRequest) -> list[str]:
+        problems = []
+        if self.ended:
+            problems.append(f"the partnership has already ended ({self.end_reason})")
+        if self.charter.person(request.by) is None:
+            problems.append(f"by: {request.by} is not named in the charter's governance")
+        if not request.reason:
+            problems.append("reason: say why the partnership ends")
+        return problems
+
+    def apply_exit(self, request: ExitRequest, now: datetime) -> Transition:
+        person = self.charter.person(request.by)
+        assert person is not None
+        closed = None
+        if self.review is not None:
+            closed = self._close_review(
+                Decision(outcome=Outcome.NO_GO, decided_by=person.email, decided_by_name=person.name,
+                         reason=f"exit: {request.reason}", decided_at=now)
+            )
+        ended_phase = Phase.COMPLETED if self.phase is Phase.RUN else Phase.EXITED
+        kind = TaskKind.CHARTER_EXPIRED if self.phase is Phase.CHARTER else TaskKind.EXIT
+        transition = self._end(ended_phase, now, person.email, f"exit by {person.name}: {request.reason}", kind)
+        transition.decided_review = closed
+        return transition
+
+    def _end(self, phase: Phase, now: datetime, by: str, reason: str, tasks: TaskKind) -> Transition:
+        cancelled = [t.id for t in self.open_tasks if t.kind not in WIND_DOWN_TASKS]
+        self.open_tasks = [t for t in self.open_tasks if t.kind in WIND_DOWN_TASKS]
+        self.phase, self.step = phase, Step.WINDING_DOWN
+        self.phase_started_at, self.phase_ends_at = now, None
+        self.end_reason, self.ended_by = reason, by
+        return Transition(tasks=tasks, cancelled_tasks=cancelled, summary=reason)
+
+    # ------------------------------------------------------------- tasks
+
+    def add_tasks(self, tasks: list[TaskRef]) -> None:
+        known = {t.id for t in self.open_tasks}
+        self.open_tasks = [*self.open_tasks, *(t for t in tasks if t.id not in known)]
+
+    def problems_completing_task(self, request: CompleteTaskRequest) -> list[str]:
+        problems = []
+        if all(t.id != request.task_id for t in self.open_tasks):
+            problems.append(f"task_id: {request.task_id} is not an open task of this partnership")
+        if self.charter.person(request.by) is None:
+            problems.append(f"by: {request.by} is not named in the charter's governance")
+        return problems
+
+    def apply_task_completion(self, request: CompleteTaskRequest) -> TaskRef:
+        task = next(t for t in self.open_tasks if t.id == request.task_id)
+        self.open_tasks = [t for t in self.open_tasks if t.id != request.task_id]
+        return task
+
+    def wind_down_finished(self) -> bool:
+        return self.step is Step.WINDING_DOWN and not any(t.kind in WIND_DOWN_TASKS for t in self.open_tasks)
+
+    def close(self) -> None:
+        self.step = Step.CLOSED
+
+    # --------------------------------------------------------- describing
+
+    def awaiting(self) -> str:
+        """What the partnership waits for, from whom, by when: one line for people."""
+        owners = self.charter.governance.decision_owners
+        reviewers = ", ".join(p.name for p in self.charter.governance.reviewers)
+        if self.step in (Step.SIGNING, Step.RECOMMITMENT):
+            what = "charter signatures" if self.step is Step.SIGNING else "re-commitment to Run"
+            names = [owners.us.name if s is Side.US else owners.partner.name for s in self.unsigned_sides()]
+            expiry = self.signing_deadlines()[2]
+            return f"{what} from {' and '.join(names)} by {expiry:%Y-%m-%d %H:%M} UTC"
+        if self.step is Step.GATE_REVIEW and self.review is not None:
+            return (f"a gate decision from {reviewers} by {self.review.remind_at:%Y-%m-%d %H:%M} UTC "
+                    f"(recommendation: {self.review.evaluation.recommendation.value})")
+        if self.step is Step.UNDERWAY and self.phase_ends_at is not None:
+            needed = {Phase.CRAWL: "pilot results", Phase.WALK: "invitations and adoptions",
+                      Phase.RUN: "this quarter's scorecard"}[self.phase]
+            return f"{needed} before the gate review on {self.phase_ends_at:%Y-%m-%d %H:%M} UTC"
+        if self.step is Step.WINDING_DOWN:
+            return f"{len(self.open_tasks)} wind-down task(s) to finish"
+        return "nothing: the partnership is closed"

@@ -1,0 +1,106 @@
+"""What the CLI (and Slack, and tests) do to partnerships, over a Temporal client.
+
+Thin on purpose: start a workflow, send it Updates, query it. Validation happens
+in the workflow's Update validators, so every door gets the same answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from partnerships import visibility
+from partnerships.contracts import PartnershipStatus, StartPartnership
+from partnerships.domain.charter import WORKFLOW_ID_PREFIX, Charter, workflow_id_for
+from partnerships.domain.lifecycle import TimeScale
+from workflows import PartnershipWorkflow
+
+
+class Refused(Exception):
+    """A request the engine turned down. The message is for people: one line per problem."""
+
+
+def workflow_id_of(reference: str) -> str:
+    """Accept a slug, a workflow id, or a task id (`<workflow id>:<batch>:<task>`)."""
+    reference = reference.strip().split(":", 1)[0]
+    return reference if reference.startswith(WORKFLOW_ID_PREFIX) else workflow_id_for(reference)
+
+
+async def start_partnership(
+    client: Client, charter: Charter, *, task_queue: str, time_scale: TimeScale | None = None
+) -> WorkflowHandle[PartnershipWorkflow, Any]:
+    time_scale = time_scale or TimeScale()
+    try:
+        return await client.start_workflow(
+            PartnershipWorkflow.run,
+            StartPartnership(charter=charter, time_scale=time_scale),
+            id=charter.workflow_id,
+            task_queue=task_queue,
+            # A slug names one partnership for good: its tasks and records are keyed by it.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(visibility.initial_search_attributes(charter)),
+            static_summary=f"{charter.partner.name} — tier {int(charter.tier)} {charter.partner.kind.value} "
+            "partnership",
+            static_details=_static_details(charter),
+        )
+    except WorkflowAlreadyStartedError:
+        raise Refused(
+            f"slug: a partnership '{charter.slug}' already exists (workflow {charter.workflow_id}); "
+            "each partnership needs its own slug"
+        ) from None
+
+
+def _static_details(charter: Charter) -> str:
+    goals = "\n".join(f"- {g}" for g in charter.goals.us + charter.goals.partner + charter.goals.customers)
+    return (
+        f"**Partner:** {charter.partner.name} ({charter.partner.kind.value})  \n"
+        f"**Tier:** {int(charter.tier)} — {charter.tier.label}  \n"
+        f"**Leverage:** {', '.join(lv.value for lv in charter.leverage)} ({charter.leverage_strength.value})  \n"
+        f"**Metric:** {charter.measurement.metric.name}, baseline {charter.measurement.metric.baseline:g} "
+        f"{charter.measurement.metric.unit} ({charter.measurement.metric.direction.value})\n\n"
+        f"**Goals**\n{goals}"
+    )
+
+
+def handle_for(client: Client, reference: str) -> WorkflowHandle[PartnershipWorkflow, Any]:
+    return client.get_workflow_handle_for(PartnershipWorkflow.run, workflow_id_of(reference))
+
+
+async def status(client: Client, reference: str) -> PartnershipStatus:
+    handle = handle_for(client, reference)
+    try:
+        return await handle.query(PartnershipWorkflow.status)
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            raise Refused(f"no partnership '{reference}' (workflow {handle.id} not found)") from None
+        raise
+
+
+async def update(client: Client, reference: str, update: Any, request: Any) -> Any:
+    """Send an Update; a validator's refusal becomes `Refused` with its reasons."""
+    handle = handle_for(client, reference)
+    try:
+        return await handle.execute_update(update, request)
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise Refused(message) from None
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            described = await _describe_missing(client, handle.id)
+            raise Refused(described) from None
+        raise
+
+
+async def _describe_missing(client: Client, workflow_id: str) -> str:
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return f"no partnership with workflow id {workflow_id}"
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        return f"{workflow_id} is closed ({description.status.name.lower()}): nothing more can be recorded"
+    return f"{workflow_id} did not accept the request"

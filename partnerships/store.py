@@ -1,0 +1,186 @@
+"""The engine's own store: a read model of every partnership and its full decision record.
+
+sqlmodel tables are adapters: they never cross into workflows. Every write is
+keyed by an id the workflow derived deterministically, so an activity that is
+retried (or a worker that crashed after committing) writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+
+class PartnershipRow(SQLModel, table=True):
+    __tablename__ = "partnerships"
+
+    id: str = Field(primary_key=True)
+    slug: str = Field(index=True)
+    partner: str
+    tier: int
+    leverage: str
+    phase: str = Field(index=True)
+    step: str
+    awaiting: str
+    last_gate_outcome: str | None = None
+    rag: str | None = None
+    end_reason: str | None = None
+    started_at: datetime
+    phase_started_at: datetime
+    updated_at: datetime
+
+
+class GateReviewRow(SQLModel, table=True):
+    __tablename__ = "gate_reviews"
+
+    id: str = Field(primary_key=True)
+    partnership_id: str = Field(index=True)
+    gate: str
+    label: str
+    opened_at: datetime
+    evidence_json: str
+    evaluation_json: str
+    recommendation: str
+    outcome: str | None = None
+    decided_by: str | None = None
+    decided_by_name: str | None = None
+    reason: str | None = None
+    decided_at: datetime | None = None
+    by_policy: bool = False
+    overrides_failing_gate: bool = False
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "tasks"
+
+    id: str = Field(primary_key=True)
+    partnership_id: str = Field(index=True)
+    kind: str
+    title: str
+    description: str
+    owner: str
+    status: str = Field(default="open", index=True)
+    created_at: datetime
+    due_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+
+
+class NotificationRow(SQLModel, table=True):
+    __tablename__ = "notifications"
+
+    key: str = Field(primary_key=True)
+    partnership_id: str = Field(index=True)
+    kind: str
+    audience: str
+    subject: str
+    body: str
+    notifier: str
+    status: str = Field(default="pending")
+    attempts: int = 0
+    created_at: datetime
+    delivered_at: datetime | None = None
+    delivery_ref: str | None = None
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL lets the CLI read while the worker writes.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def upsert(self, row: SQLModel) -> None:
+        """Write the row as given; writing the same row again changes nothing."""
+        with self.session() as session:
+            session.merge(row)
+            session.commit()
+
+    def insert_once(self, row: SQLModel) -> bool:
+        """Insert unless a row with the same key exists. True when this call inserted it."""
+        with self.session() as session:
+            key = row.__mapper__.primary_key_from_instance(row)  # type: ignore[attr-defined]
+            if session.get(type(row), key[0]) is not None:
+                return False
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another attempt of the same activity won the race: same row, nothing to do.
+                session.rollback()
+                return False
+            return True
+
+    # ------------------------------------------------------------ reads
+
+    def partnerships(self, phase: str | None = None) -> list[PartnershipRow]:
+        with self.session() as session:
+            query = select(PartnershipRow).order_by(PartnershipRow.slug)
+            if phase:
+                query = query.where(PartnershipRow.phase == phase)
+            return list(session.exec(query))
+
+    def tasks(self, partnership_id: str | None = None, status: str | None = "open") -> list[TaskRow]:
+        with self.session() as session:
+            query = select(TaskRow).order_by(TaskRow.partnership_id, TaskRow.created_at, TaskRow.id)
+            if partnership_id:
+                query = query.where(TaskRow.partnership_id == partnership_id)
+            if status:
+                query = query.where(TaskRow.status == status)
+            return list(session.exec(query))
+
+    def reviews(self, partnership_id: str) -> list[GateReviewRow]:
+        with self.session() as session:
+            query = (
+                select(GateReviewRow)
+                .where(GateReviewRow.partnership_id == partnership_id)
+                .order_by(GateReviewRow.opened_at)
+            )
+            return list(session.exec(query))
+
+    def notifications(self, partnership_id: str | None = None) -> list[NotificationRow]:
+        with self.session() as session:
+            query = select(NotificationRow).order_by(NotificationRow.created_at, NotificationRow.key)
+            if partnership_id:
+                query = query.where(NotificationRow.partnership_id == partnership_id)
+            return list(session.exec(query))
+
+    def notification(self, key: str) -> NotificationRow | None:
+        with self.session() as session:
+            return session.get(NotificationRow, key)
+
+    def task(self, task_id: str) -> TaskRow | None:
+        with self.session() as session:
+            return session.get(TaskRow, task_id)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)

@@ -1,0 +1,78 @@
+"""Search attributes: what the Temporal Web UI can filter and sort partnerships by.
+
+Registered on the dev server at start (see `devserver.py`) and in docker-compose;
+upserted by the workflow on every change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+from partnerships.domain.charter import Charter
+from partnerships.domain.lifecycle import Partnership, Phase, Step
+
+PHASE = SearchAttributeKey.for_keyword("PartnershipPhase")
+STEP = SearchAttributeKey.for_keyword("PartnershipStep")
+PARTNER = SearchAttributeKey.for_keyword("Partner")
+TIER = SearchAttributeKey.for_int("PartnershipTier")
+LEVERAGE = SearchAttributeKey.for_keyword("PartnershipLeverage")
+LAST_GATE_OUTCOME = SearchAttributeKey.for_keyword("LastGateOutcome")
+REVIEW_DEADLINE = SearchAttributeKey.for_datetime("ReviewDeadline")
+RAG_STATUS = SearchAttributeKey.for_keyword("RagStatus")
+
+ALL_KEYS = (PHASE, STEP, PARTNER, TIER, LEVERAGE, LAST_GATE_OUTCOME, REVIEW_DEADLINE, RAG_STATUS)
+
+
+def initial_search_attributes(charter: Charter) -> list[SearchAttributePair]:
+    """Set when the workflow starts, so a new partnership is filterable at once."""
+    return [
+        SearchAttributePair(PHASE, Phase.CHARTER.value),
+        SearchAttributePair(STEP, Step.SIGNING.value),
+        SearchAttributePair(PARTNER, charter.partner.name),
+        SearchAttributePair(TIER, int(charter.tier)),
+        SearchAttributePair(LEVERAGE, charter.leverage_strength.value),
+    ]
+
+
+def _current_values(partnership: Partnership) -> dict[SearchAttributeKey[Any], Any]:
+    """Every attribute as it stands now; None means unset."""
+    charter = partnership.charter
+    last = partnership.reviews[-1] if partnership.reviews else None
+    rag = partnership.scorecard.rag if partnership.scorecard else (
+        partnership.rag_history[-1] if partnership.rag_history else None
+    )
+    reviewing = partnership.step is Step.GATE_REVIEW and partnership.review is not None
+    return {
+        PHASE: partnership.phase.value,
+        STEP: partnership.step.value,
+        PARTNER: charter.partner.name,
+        TIER: int(charter.tier),
+        LEVERAGE: charter.leverage_strength.value,
+        LAST_GATE_OUTCOME: None
+        if last is None or last.decision is None
+        else f"{last.gate.value}:{last.decision.outcome.value}",
+        REVIEW_DEADLINE: partnership.review.remind_at if reviewing and partnership.review else None,
+        RAG_STATUS: None if rag is None else rag.value,
+    }
+
+
+def search_attribute_updates(partnership: Partnership) -> list[SearchAttributeUpdate]:
+    """The upsert that makes the Web UI show the partnership as it stands now."""
+    return [
+        key.value_unset() if value is None else key.value_set(value)
+        for key, value in _current_values(partnership).items()
+    ]
+
+
+def search_attributes(partnership: Partnership) -> TypedSearchAttributes:
+    """The attributes a continued-as-new run starts with (unset ones left out)."""
+    return TypedSearchAttributes(
+        [SearchAttributePair(key, value) for key, value in _current_values(partnership).items() if value is not None]
+    )

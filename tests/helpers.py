@@ -1,0 +1,142 @@
+"""Helpers to drive partnerships on the real dev server the way the CLI does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from partnerships import service
+from partnerships.config import Settings
+from partnerships.contracts import PartnershipStatus
+from partnerships.domain.charter import Charter
+from partnerships.domain.gates import Outcome, PilotResult, Rag, Scorecard
+from partnerships.domain.lifecycle import (
+    CompleteTaskRequest,
+    DecisionRequest,
+    PilotResultRequest,
+    RecommitRequest,
+    ScorecardRequest,
+    SignRequest,
+    Step,
+    TimeScale,
+    WalkResultRequest,
+)
+from partnerships.store import Store
+from worker import build_worker
+from workflows import PartnershipWorkflow
+
+US = "dana@ourco.example"
+PARTNER = "sam@acme.example"
+REVIEWER = "lee@ourco.example"
+OUTSIDER = "eve@elsewhere.example"
+
+# Crawl (4 weeks) lasts 1 s, a review window (30 days) about 1 s, a quarter 3.25 s.
+FAST = TimeScale(seconds_per_week=0.25)
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings, store: Store, **kwargs: Any) -> AsyncIterator[Worker]:
+    worker = build_worker(client, settings, store=store, **kwargs)
+    async with worker:
+        yield worker
+
+
+async def start(client: Client, settings: Settings, charter: Charter, time_scale: TimeScale = FAST
+                ) -> WorkflowHandle[PartnershipWorkflow, Any]:
+    return await service.start_partnership(client, charter, task_queue=settings.task_queue, time_scale=time_scale)
+
+
+async def wait_for(
+    client: Client, slug: str, predicate: Callable[[PartnershipStatus], bool], timeout: float = 30
+) -> PartnershipStatus:
+    """Poll the status query until the predicate holds (the workflow runs on its own timers)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        current = await service.status(client, slug)
+        if predicate(current):
+            return current
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out; last status: {current.partnership.phase}/{current.partnership.step}")
+        await asyncio.sleep(0.05)
+
+
+async def wait_for_new_run(client: Client, workflow_id: str, first_run_id: str | None, timeout: float = 30) -> str:
+    """Wait until the workflow has continued as new; returns the new run's id."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        description = await client.get_workflow_handle(workflow_id).describe()
+        if description.run_id != first_run_id:
+            return description.run_id
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{workflow_id} did not continue as new")
+
+
+def at(phase: str, step: Step) -> Callable[[PartnershipStatus], bool]:
+    return lambda s: s.partnership.phase.value == phase and s.partnership.step is step
+
+
+async def sign_both(client: Client, slug: str) -> None:
+    await service.update(client, slug, PartnershipWorkflow.sign_charter, SignRequest(signer=US))
+    await service.update(client, slug, PartnershipWorkflow.sign_charter, SignRequest(signer=PARTNER))
+
+
+async def record_pilots(client: Client, slug: str, after: tuple[float, ...] = (14, 15), can_scale: bool = True
+                        ) -> None:
+    for i, value in enumerate(after):
+        pilot = PilotResult(customer=f"Pilot {i + 1}", metric_before=20, metric_after=value, would_recommend=True)
+        await service.update(client, slug, PartnershipWorkflow.record_pilot_results,
+                             PilotResultRequest(recorded_by=US, pilot=pilot))
+    await service.update(client, slug, PartnershipWorkflow.record_pilot_results,
+                         PilotResultRequest(recorded_by=US, integration_can_scale=can_scale))
+
+
+async def record_walk(client: Client, slug: str, invited: int = 8, adopted: int = 6) -> None:
+    await service.update(
+        client, slug, PartnershipWorkflow.record_walk_results,
+        WalkResultRequest(recorded_by=US, invited=invited, adopted=adopted,
+                          partner_promoting=True, support_manageable=True),
+    )
+
+
+async def decide(client: Client, slug: str, outcome: Outcome, reason: str = "", reviewer: str = REVIEWER) -> Any:
+    return await service.update(client, slug, PartnershipWorkflow.decide,
+                                DecisionRequest(reviewer=reviewer, outcome=outcome, reason=reason))
+
+
+async def recommit_both(client: Client, slug: str) -> None:
+    for signer in (US, PARTNER):
+        await service.update(client, slug, PartnershipWorkflow.recommit,
+                             RecommitRequest(signer=signer, roi_model_holds=True))
+
+
+def scorecard(rag: Rag = Rag.GREEN) -> Scorecard:
+    return Scorecard(
+        deals_sourced=4, pipeline_sourced=250_000, revenue_closed=90_000, win_rate_pct=35,
+        average_deal_size=22_500, active_engagements=6, certifications_completed=3,
+        customer_satisfaction=8.4, integration_rate_pct=60, time_to_value_days=12, rag=rag,
+    )
+
+
+async def record_scorecard(client: Client, slug: str, rag: Rag = Rag.GREEN) -> None:
+    await service.update(client, slug, PartnershipWorkflow.record_scorecard,
+                         ScorecardRequest(recorded_by=US, scorecard=scorecard(rag)))
+
+
+async def reach_walk_review(client: Client, slug: str, invited: int = 8, adopted: int = 6) -> None:
+    await sign_both(client, slug)
+    await record_pilots(client, slug)
+    await wait_for(client, slug, at("crawl", Step.GATE_REVIEW))
+    await decide(client, slug, Outcome.GO)
+    await wait_for(client, slug, at("walk", Step.UNDERWAY))
+    await record_walk(client, slug, invited=invited, adopted=adopted)
+    await wait_for(client, slug, at("walk", Step.GATE_REVIEW))
+
+
+async def complete_task(client: Client, task_id: str, by: str = US) -> Any:
+    return await service.update(client, task_id, PartnershipWorkflow.complete_task,
+                                CompleteTaskRequest(task_id=task_id, by=by))

@@ -1,0 +1,87 @@
+"""The partnership workflow on the real Temporal dev server, phase by phase."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.client import Client
+
+from partnerships import service
+from partnerships.config import Settings
+from partnerships.domain.gates import Outcome
+from partnerships.domain.lifecycle import Step
+from partnerships.store import Store
+from tests.conftest import example_charter
+from tests.helpers import (
+    US,
+    at,
+    complete_task,
+    decide,
+    reach_walk_review,
+    recommit_both,
+    record_pilots,
+    record_scorecard,
+    running_worker,
+    sign_both,
+    start,
+    wait_for,
+    wait_for_new_run,
+)
+
+
+async def test_a_partnership_that_passes_every_gate_reaches_run_and_holds_a_qbr(
+    client: Client, settings: Settings, store: Store
+) -> None:
+    charter = example_charter()
+    async with running_worker(client, settings, store):
+        await start(client, settings, charter)
+        await reach_walk_review(client, charter.slug)
+        status = await service.status(client, charter.slug)
+        assert status.current_gate is not None and status.current_gate.passed
+        await decide(client, charter.slug, Outcome.GO)
+        await wait_for(client, charter.slug, at("walk", Step.RECOMMITMENT))
+        await recommit_both(client, charter.slug)
+        await wait_for(client, charter.slug, at("run", Step.UNDERWAY))
+        await record_scorecard(client, charter.slug)
+        await wait_for(client, charter.slug, at("run", Step.GATE_REVIEW))
+        quarter_one = await client.get_workflow_handle(charter.workflow_id).describe()
+        await decide(client, charter.slug, Outcome.GO)
+        # After the QBR the workflow continues as new: a fresh, short history for the next quarter.
+        await wait_for_new_run(client, charter.workflow_id, quarter_one.run_id)
+        status = await service.status(client, charter.slug)
+
+    assert status.partnership.quarter == 2
+    assert status.partnership.phase.value == "run"
+    assert [r.gate.value for r in status.partnership.reviews] == ["crawl", "walk", "qbr"]
+    kinds = {t.kind for t in store.tasks()}
+    assert kinds == {"crawl-kickoff", "walk-kickoff", "run-kickoff", "qbr"}
+    decided = [r for r in store.reviews(charter.workflow_id) if r.outcome]
+    assert [(r.gate, r.outcome) for r in decided] == [("crawl", "go"), ("walk", "go"), ("qbr", "go")]
+
+
+async def test_a_failed_crawl_ends_the_partnership_with_exit_tasks_then_closes_when_they_are_done(
+    client: Client, settings: Settings, store: Store
+) -> None:
+    charter = example_charter()
+    async with running_worker(client, settings, store):
+        handle = await start(client, settings, charter)
+        await sign_both(client, charter.slug)
+        await record_pilots(client, charter.slug, after=(18, 19))  # 10 % and 5 %: below 20 %
+        status = await wait_for(client, charter.slug, at("crawl", Step.GATE_REVIEW))
+        assert status.current_gate is not None
+        assert status.current_gate.recommendation is Outcome.NO_GO
+        await decide(client, charter.slug, Outcome.NO_GO, reason="pilots saw too little change")
+        status = await wait_for(
+            client, charter.slug, lambda s: at("exited", Step.WINDING_DOWN)(s) and bool(s.partnership.open_tasks)
+        )
+        exit_tasks = status.partnership.open_tasks
+        assert {t.id.rsplit(":", 1)[1] for t in exit_tasks} == {
+            "tell-partner", "wind-down-integration", "tell-customers", "retrospective", "archive-charter",
+        }
+        # Crawl's own kickoff tasks are moot now.
+        assert {t.kind for t in store.tasks(charter.workflow_id, status="cancelled")} == {"crawl-kickoff"}
+        for task in exit_tasks:
+            await complete_task(client, task.id)
+        outcome = await handle.result()
+    assert outcome.phase == "exited"
+    assert "no-go at the Crawl gate review" in (outcome.end_reason or "")
+    assert {t.status for t in store.tasks(charter.workflow_id, status=None) if t.kind == "exit"} == {"done"}

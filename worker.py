@@ -1,0 +1,74 @@
+"""Run the partnership worker: workflows and activities, against TEMPORAL_ADDRESS.
+
+    python worker.py        # Ctrl-C or SIGTERM shuts it down gracefully
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import Messenger, RecordKeeping, TaskDesk
+from partnerships.config import Settings
+from partnerships.notify import ConsoleNotifier, Notifier
+from partnerships.store import Store, make_engine
+from partnerships.temporal_client import make_client
+from partnerships.templates import load_task_templates, make_environment
+from workflows import PartnershipWorkflow
+
+# Activities are short, blocking store and HTTP calls: a small thread pool is plenty.
+ACTIVITY_THREADS = 16
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    *,
+    task_queue: str | None = None,
+    notifier: Notifier | None = None,
+    store: Store | None = None,
+) -> Worker:
+    store = store or Store(make_engine(settings.store_url))
+    environment = make_environment(settings.templates_dir)
+    ui_url = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
+    record_keeping = RecordKeeping(store)
+    task_desk = TaskDesk(store, environment, load_task_templates(settings.templates_dir))
+    messenger = Messenger(store, notifier or ConsoleNotifier(), environment, ui_url)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=[PartnershipWorkflow],
+        activities=[
+            record_keeping.save_partnership,
+            record_keeping.record_gate_review,
+            task_desk.create_tasks,
+            task_desk.close_tasks,
+            messenger.send_notification,
+        ],
+        activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    client = await make_client(settings)
+    worker = build_worker(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        logging.info("shutting down: finishing in-flight tasks")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

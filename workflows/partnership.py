@@ -1,0 +1,485 @@
+"""One durable workflow per partnership: charter, Crawl, Walk, Run, and the way out.
+
+The rules live in `partnerships.domain`; this file only waits, asks activities to
+act, and tells the world. No I/O, no clock but `workflow.now()`, no randomness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities import Messenger, RecordKeeping, TaskDesk
+    from partnerships import visibility
+    from partnerships.contracts import (
+        Acknowledged,
+        CloseTasksInput,
+        CreateTasksInput,
+        DecisionAccepted,
+        PartnershipOutcome,
+        PartnershipSnapshot,
+        PartnershipStatus,
+        Recipient,
+        RecordGateReviewInput,
+        SavePartnershipInput,
+        SendNotificationInput,
+        StartPartnership,
+        TaskContext,
+    )
+    from partnerships.domain.charter import Person
+    from partnerships.domain.lifecycle import (
+        CompleteTaskRequest,
+        DecisionRequest,
+        ExitRequest,
+        GateReview,
+        Partnership,
+        Phase,
+        PilotResultRequest,
+        RecommitRequest,
+        ScorecardRequest,
+        SignRequest,
+        Step,
+        TaskKind,
+        TaskRef,
+        Transition,
+        WalkResultRequest,
+    )
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Retried without limit: an outage of the store or the notifier delays the
+# partnership, it never ends it.
+ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=2))
+
+
+def _reject(problems: list[str]) -> None:
+    """Validators raise to refuse an Update: nothing lands in the history."""
+    if problems:
+        raise ValueError("\n".join(problems))
+
+
+@workflow.defn
+class PartnershipWorkflow:
+    @workflow.init
+    def __init__(self, start: StartPartnership) -> None:
+        if start.resume is not None:
+            self._partnership = start.resume
+        else:
+            assert start.charter is not None, "a new partnership needs its charter"
+            self._partnership = Partnership.begin(start.charter, start.time_scale, workflow.now())
+        self._transitions: list[Transition] = []
+        self._fired: set[str] = set()
+        self._search_attributes: list[str] = []
+
+    # ------------------------------------------------------------------ run
+
+    @workflow.run
+    async def run(self, start: StartPartnership) -> PartnershipOutcome:
+        p = self._partnership
+        if start.resume is None:
+            await self._publish("partnership started: waiting for both sides to sign the charter")
+            await self._notify("charter-ready", self._owners(), key=f"{p.workflow_id}:charter-ready")
+        while not p.closed:
+            if p.step in (Step.SIGNING, Step.RECOMMITMENT):
+                await self._collect_signatures()
+            elif p.step is Step.UNDERWAY:
+                await self._let_period_run()
+            elif p.step is Step.GATE_REVIEW:
+                await self._await_decision()
+            elif p.step is Step.WINDING_DOWN:
+                await self._wind_down()
+            continued_in_run = await self._carry_out_transitions()
+            if continued_in_run and self._time_to_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    StartPartnership(resume=p, time_scale=p.time_scale),
+                    search_attributes=visibility.search_attributes(p),
+                )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return PartnershipOutcome(
+            workflow_id=p.workflow_id, phase=p.phase.value, end_reason=p.end_reason, quarters_in_run=p.quarter
+        )
+
+    def _time_to_continue_as_new(self) -> bool:
+        # One run per quarter keeps a years-long partnership's history short and flat.
+        p = self._partnership
+        return p.phase is Phase.RUN and p.step is Step.UNDERWAY and not self._transitions
+
+    # ------------------------------------------------------------- stages
+
+    async def _collect_signatures(self) -> None:
+        p = self._partnership
+        step = p.step
+        reminders, escalate_at, expire_at = p.signing_deadlines()
+        what = "charter" if step is Step.SIGNING else "recommitment"
+        schedule: list[tuple[datetime, str]] = [(at, f"reminder-{i + 1}") for i, at in enumerate(reminders)]
+        schedule += [(escalate_at, "escalation"), (expire_at, "expiry")]
+        for at, action in schedule:
+            key = f"{p.workflow_id}:{what}-{p.review_count}-{action}"
+            if key in self._fired:
+                continue
+            if await self._wait_until(at, lambda: p.step is not step):
+                return
+            self._fired.add(key)
+            unsigned = self._unsigned_owners()
+            if action == "expiry":
+                self._transitions.append(p.apply_signing_expiry(workflow.now()))
+                return
+            if action == "escalation":
+                await self._notify(f"{what}-escalation", self._escalation_path(), key=key,
+                                   unsigned=[r.name for r in unsigned])
+            else:
+                await self._notify(f"{what}-reminder", unsigned, key=key)
+
+    async def _let_period_run(self) -> None:
+        p = self._partnership
+        if await self._wait_until(p.phase_ends_at, lambda: False):
+            return
+        review = p.open_review(workflow.now())
+        if p.phase is Phase.RUN:
+            await self._issue_tasks(TaskKind.QBR)
+        await self._activity(
+            RecordKeeping.record_gate_review,
+            RecordGateReviewInput(partnership_id=p.workflow_id, review=review),
+            summary=f"Record the opening of the {review.label} for {p.charter.partner.name}",
+        )
+        await self._notify("review-opened", self._reviewers(), key=f"{review.id}:opened", review=self._review_context(review))
+        await self._publish(f"{review.label} opened")
+
+    async def _await_decision(self) -> None:
+        p = self._partnership
+        review = p.review
+        assert review is not None
+        schedule = [(review.remind_at, "reminder"), (review.escalate_at, "escalation"), (review.policy_at, "policy")]
+        for at, action in schedule:
+            key = f"{review.id}:{action}"
+            if key in self._fired:
+                continue
+            if await self._wait_until(at, lambda: p.review is not review):
+                return
+            self._fired.add(key)
+            if action == "policy":
+                self._transitions.append(p.apply_policy_decision(workflow.now()))
+                return
+            audience = self._reviewers() if action == "reminder" else self._escalation_path()
+            await self._notify(f"review-{action}", audience, key=key, review=self._review_context(review))
+
+    async def _wind_down(self) -> None:
+        p = self._partnership
+        if await self._wait_until(None, p.wind_down_finished):
+            return
+        p.close()
+        await self._publish("every wind-down task is done: the partnership is closed")
+
+    async def _wait_until(self, deadline: datetime | None, condition: Callable[[], bool]) -> bool:
+        """Wait for a person's action or the condition; False when the deadline passed first."""
+
+        def woken() -> bool:
+            return bool(self._transitions) or condition()
+
+        if deadline is None:
+            await workflow.wait_condition(woken)
+            return True
+        timeout = deadline - workflow.now()
+        if timeout <= timedelta(0):
+            return woken()
+        try:
+            await workflow.wait_condition(woken, timeout=timeout)
+        except asyncio.TimeoutError:
+            return woken()
+        return True
+
+    # -------------------------------------------------------- side effects
+
+    async def _carry_out_transitions(self) -> bool:
+        """Do what the last state changes call for. True when a new Run quarter began."""
+        p = self._partnership
+        new_quarter = False
+        while self._transitions:
+            transition = self._transitions.pop(0)
+            if transition.decided_review is not None:
+                review = transition.decided_review
+                await self._activity(
+                    RecordKeeping.record_gate_review,
+                    RecordGateReviewInput(partnership_id=p.workflow_id, review=review),
+                    summary=f"Record the {review.label} decision for {p.charter.partner.name}",
+                )
+                decision = review.decision
+                assert decision is not None
+                await self._notify(
+                    "decision", [*self._reviewers(), *self._owners()], key=f"{review.id}:decided",
+                    review=self._review_context(review), summary=transition.summary,
+                )
+            elif p.review is not None:
+                # Evidence arrived during a review: keep the stored review current.
+                await self._activity(
+                    RecordKeeping.record_gate_review,
+                    RecordGateReviewInput(partnership_id=p.workflow_id, review=p.review),
+                    summary=f"Record new evidence in the {p.review.label} for {p.charter.partner.name}",
+                )
+            if transition.cancelled_tasks:
+                await self._activity(
+                    TaskDesk.close_tasks,
+                    CloseTasksInput(task_ids=transition.cancelled_tasks, status="cancelled",
+                                    by="engine", at=workflow.now()),
+                    summary=f"Cancel {len(transition.cancelled_tasks)} open task(s) of {p.charter.partner.name}",
+                )
+            if transition.tasks is not None:
+                await self._issue_tasks(transition.tasks, reason=p.end_reason)
+            if p.ended and transition.tasks is not None:
+                await self._notify("partnership-ended", [*self._owners(), *self._reviewers()],
+                                   key=f"{p.workflow_id}:ended", summary=transition.summary)
+            await self._publish(transition.summary)
+            new_quarter = new_quarter or transition.new_quarter
+        return new_quarter
+
+    async def _issue_tasks(self, kind: TaskKind, reason: str | None = None) -> None:
+        p = self._partnership
+        charter = p.charter
+        owners = charter.governance.decision_owners
+        created = await self._activity(
+            TaskDesk.create_tasks,
+            CreateTasksInput(
+                batch_key=p.batch_key(kind),
+                kind=kind,
+                partnership_id=p.workflow_id,
+                context=TaskContext(
+                    partner=charter.partner.name,
+                    slug=charter.slug,
+                    phase_label=p.phase_label(),
+                    pilot_customers=charter.timeline.crawl.pilot_customers,
+                    invited_customers=charter.timeline.walk.invited_customers,
+                    metric=charter.measurement.metric.name,
+                    quarter=p.quarter,
+                    owners={"us": owners.us.email, "partner": owners.partner.email},
+                    reason=reason,
+                ),
+                created_at=workflow.now(),
+                time_scale=p.time_scale,
+            ),
+            summary=f"Create {kind.value.replace('-', ' ')} tasks for {charter.partner.name}",
+        )
+        tasks: list[TaskRef] = created.tasks
+        p.add_tasks(tasks)
+        await self._notify(
+            "tasks", self._owners(), key=f"{p.batch_key(kind)}:sent", task_kind=kind.value,
+            tasks=[t.model_dump(mode="json") for t in tasks],
+        )
+
+    async def _notify(self, kind: str, audience: list[Recipient], *, key: str, **context: Any) -> None:
+        p = self._partnership
+        await self._activity(
+            Messenger.send_notification,
+            SendNotificationInput(
+                key=key,
+                kind=kind,
+                partnership_id=p.workflow_id,
+                audience=audience,
+                context={**self._base_context(), **context},
+                sent_at=workflow.now(),
+            ),
+            summary=f"Send {kind.replace('-', ' ')} about {p.charter.partner.name} "
+            f"to {', '.join(r.name for r in audience)}",
+        )
+
+    async def _publish(self, summary: str) -> None:
+        """Make the current state visible: search attributes, Web UI details, read model."""
+        p = self._partnership
+        updates = visibility.search_attribute_updates(p)
+        fingerprint = [repr(u) for u in updates]
+        if fingerprint != self._search_attributes:
+            workflow.upsert_search_attributes(updates)
+            self._search_attributes = fingerprint
+        workflow.set_current_details(self._details(summary))
+        now = workflow.now()
+        last = p.reviews[-1] if p.reviews else None
+        rag = p.scorecard.rag if p.scorecard else (p.rag_history[-1] if p.rag_history else None)
+        await self._activity(
+            RecordKeeping.save_partnership,
+            SavePartnershipInput(
+                snapshot=PartnershipSnapshot(
+                    id=p.workflow_id, slug=p.charter.slug, partner=p.charter.partner.name,
+                    tier=int(p.charter.tier), leverage=p.charter.leverage_strength.value,
+                    phase=p.phase.value, step=p.step.value, awaiting=p.awaiting(),
+                    last_gate_outcome=None if last is None or last.decision is None
+                    else f"{last.gate.value}:{last.decision.outcome.value}",
+                    rag=None if rag is None else rag.value, end_reason=p.end_reason,
+                    started_at=p.started_at, phase_started_at=p.phase_started_at, updated_at=now,
+                )
+            ),
+            summary=f"Save {p.charter.partner.name}'s status: {summary}",
+        )
+
+    async def _activity(self, method: Callable[..., Any], arg: Any, *, summary: str) -> Any:
+        return await workflow.execute_activity_method(
+            method,
+            arg,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+            summary=summary[:200],
+        )
+
+    # ------------------------------------------------------------ helpers
+
+    def _details(self, summary: str) -> str:
+        p = self._partnership
+        charter = p.charter
+        lines = [
+            f"## {charter.partner.name} — {p.phase_label()} ({p.step.value})",
+            f"**Tier** {int(charter.tier)} · **Leverage** {charter.leverage_strength.value} · "
+            f"**Metric** {charter.measurement.metric.name}",
+            "",
+            f"**Latest:** {summary}",
+            f"**Awaiting:** {p.awaiting()}",
+        ]
+        evaluation = p.review.evaluation if p.review else None
+        if evaluation is not None:
+            lines += ["", "| criterion | measured | threshold | |", "|---|---|---|---|"]
+            lines += [
+                f"| {c.key} | {c.measured or 'not recorded'} | {c.threshold} | {'✅' if c.passed else '❌'} |"
+                for c in evaluation.criteria
+            ]
+            lines.append(f"\n**Recommendation:** {evaluation.recommendation.value} — {evaluation.rationale}")
+        if p.open_tasks:
+            lines += ["", f"**Open tasks:** {len(p.open_tasks)}"]
+        return "\n".join(lines)
+
+    def _base_context(self) -> dict[str, Any]:
+        p = self._partnership
+        return {
+            "partner": p.charter.partner.name,
+            "slug": p.charter.slug,
+            "tier": int(p.charter.tier),
+            "phase": p.phase.value,
+            "phase_label": p.phase_label(),
+            "awaiting": p.awaiting(),
+        }
+
+    @staticmethod
+    def _review_context(review: GateReview) -> dict[str, Any]:
+        return review.model_dump(mode="json", exclude={"evidence"})
+
+    @staticmethod
+    def _recipients(people: list[Person]) -> list[Recipient]:
+        return [Recipient(name=p.name, email=p.email, slack_user_id=p.slack_user_id) for p in people]
+
+    def _owners(self) -> list[Recipient]:
+        owners = self._partnership.charter.governance.decision_owners
+        return self._recipients([owners.us, owners.partner])
+
+    def _unsigned_owners(self) -> list[Recipient]:
+        owners = self._partnership.charter.governance.decision_owners
+        by_side = {"us": owners.us, "partner": owners.partner}
+        return self._recipients([by_side[side.value] for side in self._partnership.unsigned_sides()])
+
+    def _reviewers(self) -> list[Recipient]:
+        return self._recipients(self._partnership.charter.governance.reviewers)
+
+    def _escalation_path(self) -> list[Recipient]:
+        return self._recipients(self._partnership.charter.governance.escalation_path)
+
+    def _accept(self, transition: Transition | None, summary: str) -> Acknowledged:
+        p = self._partnership
+        self._transitions.append(transition or Transition(summary=summary))
+        return Acknowledged(summary=transition.summary if transition else summary,
+                            phase=p.phase.value, step=p.step.value)
+
+    # ------------------------------------------------------------ updates
+
+    @workflow.update
+    def sign_charter(self, request: SignRequest) -> Acknowledged:
+        transition = self._partnership.apply_signature(request, workflow.now())
+        return self._accept(transition, f"{self._partnership.signatures[-1].name} signed the charter")
+
+    @sign_charter.validator
+    def _validate_sign_charter(self, request: SignRequest) -> None:
+        _reject(self._partnership.problems_signing(request))
+
+    @workflow.update
+    def recommit(self, request: RecommitRequest) -> Acknowledged:
+        transition = self._partnership.apply_recommitment(request, workflow.now())
+        return self._accept(transition, f"{self._partnership.recommitments[-1].name} re-committed to Run")
+
+    @recommit.validator
+    def _validate_recommit(self, request: RecommitRequest) -> None:
+        _reject(self._partnership.problems_recommitting(request))
+
+    @workflow.update
+    def record_pilot_results(self, request: PilotResultRequest) -> Acknowledged:
+        self._partnership.apply_pilot_result(request)
+        return self._accept(None, "pilot results recorded")
+
+    @record_pilot_results.validator
+    def _validate_pilot_results(self, request: PilotResultRequest) -> None:
+        _reject(self._partnership.problems_recording_pilot(request))
+
+    @workflow.update
+    def record_walk_results(self, request: WalkResultRequest) -> Acknowledged:
+        self._partnership.apply_walk_result(request)
+        return self._accept(None, "Walk results recorded")
+
+    @record_walk_results.validator
+    def _validate_walk_results(self, request: WalkResultRequest) -> None:
+        _reject(self._partnership.problems_recording_walk(request))
+
+    @workflow.update
+    def record_scorecard(self, request: ScorecardRequest) -> Acknowledged:
+        self._partnership.apply_scorecard(request)
+        return self._accept(None, f"quarter {self._partnership.quarter} scorecard recorded")
+
+    @record_scorecard.validator
+    def _validate_scorecard(self, request: ScorecardRequest) -> None:
+        _reject(self._partnership.problems_recording_scorecard(request))
+
+    @workflow.update
+    def decide(self, request: DecisionRequest) -> DecisionAccepted:
+        p = self._partnership
+        assert p.review is not None
+        review_id = p.review.id
+        transition = p.apply_decision(request, workflow.now())
+        self._transitions.append(transition)
+        return DecisionAccepted(review_id=review_id, outcome=request.outcome.value,
+                                summary=transition.summary, phase=p.phase.value, step=p.step.value)
+
+    @decide.validator
+    def _validate_decide(self, request: DecisionRequest) -> None:
+        _reject(self._partnership.problems_deciding(request))
+
+    @workflow.update
+    def exit(self, request: ExitRequest) -> Acknowledged:
+        return self._accept(self._partnership.apply_exit(request, workflow.now()), "")
+
+    @exit.validator
+    def _validate_exit(self, request: ExitRequest) -> None:
+        _reject(self._partnership.problems_exiting(request))
+
+    @workflow.update
+    async def complete_task(self, request: CompleteTaskRequest) -> Acknowledged:
+        p = self._partnership
+        task = p.apply_task_completion(request)
+        await self._activity(
+            TaskDesk.close_tasks,
+            CloseTasksInput(task_ids=[task.id], status="done", by=request.by, at=workflow.now()),
+            summary=f"Mark '{task.title}' done for {p.charter.partner.name}",
+        )
+        return Acknowledged(summary=f"done: {task.title}", phase=p.phase.value, step=p.step.value)
+
+    @complete_task.validator
+    def _validate_complete_task(self, request: CompleteTaskRequest) -> None:
+        _reject(self._partnership.problems_completing_task(request))
+
+    # ------------------------------------------------------------- queries
+
+    @workflow.query
+    def status(self) -> PartnershipStatus:
+        p = self._partnership
+        return PartnershipStatus(
+            partnership=p,
+            current_gate=p.review.evaluation if p.review else p.evaluate(),
+            awaiting=p.awaiting(),
+        )
