@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from partnerships import visibility
 from partnerships.contracts import PartnershipStatus, StartPartnership
 from partnerships.domain.charter import WORKFLOW_ID_PREFIX, Charter, workflow_id_for
-from partnerships.domain.lifecycle import TimeScale
+from partnerships.domain.lifecycle import Phase, TimeScale
 from workflows import PartnershipWorkflow
 
 
@@ -104,3 +104,34 @@ async def _describe_missing(client: Client, workflow_id: str) -> str:
     if description.status is not WorkflowExecutionStatus.RUNNING:
         return f"{workflow_id} is closed ({description.status.name.lower()}): nothing more can be recorded"
     return f"{workflow_id} did not accept the request"
+
+
+async def list_partnerships(
+    client: Client, *, phase: str | None = None, include_closed: bool = False
+) -> list[dict[str, Any]]:
+    """Partnerships as Temporal's visibility sees them: the same filters as the Web UI."""
+    clauses = [f"WorkflowType = '{PartnershipWorkflow.__name__}'"]
+    # Runs that continued as new are history; the partnership lives on in its latest run.
+    clauses.append("ExecutionStatus != 'ContinuedAsNew'" if include_closed else "ExecutionStatus = 'Running'")
+    if phase is not None:
+        if phase not in {p.value for p in Phase}:
+            raise Refused(f"--phase: '{phase}' is not a phase ({', '.join(p.value for p in Phase)})")
+        clauses.append(f"{visibility.PHASE.name} = '{phase}'")
+    rows = []
+    async for execution in client.list_workflows(" AND ".join(clauses)):
+        attributes = execution.typed_search_attributes
+        deadline = attributes.get(visibility.REVIEW_DEADLINE)
+        rows.append({
+            "workflow_id": execution.id,
+            "slug": execution.id.removeprefix(WORKFLOW_ID_PREFIX),
+            "status": execution.status.name.lower() if execution.status else None,
+            "partner": attributes.get(visibility.PARTNER),
+            "tier": attributes.get(visibility.TIER),
+            "leverage": attributes.get(visibility.LEVERAGE),
+            "phase": attributes.get(visibility.PHASE),
+            "step": attributes.get(visibility.STEP),
+            "last_gate_outcome": attributes.get(visibility.LAST_GATE_OUTCOME),
+            "review_deadline": deadline.isoformat() if deadline else None,
+            "rag": attributes.get(visibility.RAG_STATUS),
+        })
+    return sorted(rows, key=lambda row: row["slug"])

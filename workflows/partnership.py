@@ -171,7 +171,8 @@ class PartnershipWorkflow:
 
     async def _wind_down(self) -> None:
         p = self._partnership
-        if await self._wait_until(None, p.wind_down_finished):
+        await self._wait_until(None, p.wind_down_finished)
+        if self._transitions or not p.wind_down_finished():
             return
         p.close()
         await self._publish("every wind-down task is done: the partnership is closed")

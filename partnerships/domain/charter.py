@@ -15,6 +15,7 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Items = Annotated[list[Text], Field(min_length=1, max_length=30)]
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
 class Strict(BaseModel):
@@ -204,7 +205,7 @@ class Signing(Strict):
 
 
 class Charter(Strict):
-    slug: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+    slug: str
     partner: Partner
     tier: Tier
     goals: MutualGoals
@@ -216,6 +217,13 @@ class Charter(Strict):
     governance: Governance
     signing: Signing = Signing()
     exit_criteria: Items
+
+    @field_validator("slug")
+    @classmethod
+    def _slug_is_an_id(cls, value: str) -> str:
+        if not SLUG.match(value):
+            raise ValueError("must be 2-63 lowercase letters, digits and dashes, e.g. acme-analytics")
+        return value
 
     @field_validator("leverage")
     @classmethod

@@ -130,6 +130,10 @@ class GateEvaluation(BaseModel):
         return [c for c in self.criteria if not c.passed]
 
 
+def _pct(value: Decimal) -> str:
+    return f"{float(value):g}"
+
+
 def _yes_no(value: bool | None) -> str | None:
     return None if value is None else ("yes" if value else "no")
 
@@ -144,12 +148,12 @@ def evaluate_crawl(evidence: CrawlEvidence, charter: Charter, *, can_extend: boo
     criteria = [
         Criterion(
             key="improvement",
-            question=f"Did every pilot see ≥ {threshold:g} % improvement in "
+            question=f"Did every pilot see ≥ {_pct(threshold)} % improvement in "
             f"{charter.measurement.metric.name} ({direction.value})?",
             measured=None
             if worst is None
             else ", ".join(f"{p.customer} {i:+.1f} %" for p, i in zip(pilots, improvements, strict=True)),
-            threshold=f"≥ {threshold:g} % for every pilot",
+            threshold=f"≥ {_pct(threshold)} % for every pilot",
             passed=worst is not None and worst >= threshold,
         ),
         Criterion(
@@ -211,11 +215,11 @@ def evaluate_walk(
         ),
         Criterion(
             key="adoption",
-            question=f"Did ≥ {threshold:g} % of invited customers adopt?",
+            question=f"Did ≥ {_pct(threshold)} % of invited customers adopt?",
             measured=None
             if adoption is None
             else f"{evidence.adopted} of {evidence.invited} ({adoption:.1f} %)",
-            threshold=f"≥ {threshold:g} %",
+            threshold=f"≥ {_pct(threshold)} %",
             passed=adoption is not None and adoption >= threshold,
         ),
         Criterion(

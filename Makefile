@@ -1,0 +1,53 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything else is set up on the way.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+TEMPORAL_DB ?= .data/temporal.db
+
+.PHONY: help demo test lint format server worker temporal bench histories clean
+
+help:
+	@echo "make demo    - dev server + Web UI + worker, then one partnership through every phase (DEMO_EXIT=1 to stop at the end)"
+	@echo "make test    - lint, type-check and the whole test suite on a real Temporal dev server"
+	@echo "make server  - run the Temporal dev server (with Web UI on :8233) in the foreground"
+	@echo "make worker  - run the worker in the foreground"
+
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Built once per machine into ~/.cache/partnerships (the first build takes minutes).
+temporal: $(INSTALLED)
+	@$(PY) -m partnerships.devserver path >/dev/null
+
+demo: $(INSTALLED) temporal
+	$(PY) -m partnerships.demo
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy partnerships workflows activities worker.py
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: $(INSTALLED) temporal lint
+	$(PY) -m pytest
+
+server: $(INSTALLED) temporal
+	@mkdir -p $(dir $(TEMPORAL_DB))
+	TEMPORAL_DB_FILE=$(TEMPORAL_DB) $(PY) -m partnerships.devserver start
+
+worker: $(INSTALLED)
+	$(PY) worker.py
+
+histories: $(INSTALLED) temporal
+	$(PY) -m tests.record_histories
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
