@@ -1,6 +1,6 @@
 """Run the partnership worker: workflows and activities, against TEMPORAL_ADDRESS.
 
-    python worker.py        # Ctrl-C or SIGTERM shuts it down gracefully
+python worker.py        # Ctrl-C or SIGTERM shuts it down gracefully
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from activities import Messenger, RecordKeeping, TaskDesk
 from partnerships.config import Settings
 from partnerships.notify import ConsoleNotifier, Notifier
 from partnerships.store import Store, make_engine
-from partnerships.temporal_client import make_client
 from partnerships.templates import load_task_templates, make_environment
+from partnerships.temporal_client import make_client
 from workflows import PartnershipWorkflow
 
 # Activities are short, blocking store and HTTP calls: a small thread pool is plenty.

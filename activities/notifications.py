@@ -21,9 +21,7 @@ class Messenger:
 
     def _render(self, request: SendNotificationInput) -> OutgoingMessage:
         link = f"{self._ui_url}/workflows/{request.partnership_id}"
-        text = self._environment.get_template(f"messages/{request.kind}.md.j2").render(
-            **request.context, link=link
-        )
+        text = self._environment.get_template(f"messages/{request.kind}.md.j2").render(**request.context, link=link)
         subject, _, body = text.strip().partition("\n")
         return OutgoingMessage(
             key=request.key,

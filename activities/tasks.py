@@ -53,7 +53,11 @@ class TaskDesk:
             changed = 0
             for row in rows:
                 if row.status == "open":
-                    row.status, row.closed_at, row.closed_by = request.status, request.at, request.by
+                    row.status, row.closed_at, row.closed_by = (
+                        request.status,
+                        request.at,
+                        request.by,
+                    )
                     session.add(row)
                     changed += 1
             session.commit()

@@ -60,7 +60,7 @@ def parse_charter(text: str) -> Charter:
     if len(text.encode("utf-8", errors="replace")) > MAX_CHARTER_BYTES:
         raise CharterError([f"(charter): is larger than {MAX_CHARTER_BYTES // 1024} KiB"])
     try:
-        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(charter)"

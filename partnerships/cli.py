@@ -42,15 +42,20 @@ from partnerships.domain.lifecycle import (
     WalkResultRequest,
 )
 from partnerships.store import Store, make_engine
-from partnerships.temporal_client import make_client
 from partnerships.templates import make_environment
+from partnerships.temporal_client import make_client
 from workflows import PartnershipWorkflow
 
-app = typer.Typer(help="Run crawl-walk-run partnerships on Temporal.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Run crawl-walk-run partnerships on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 charter_app = typer.Typer(help="Check and render charters.", no_args_is_help=True)
-record_app = typer.Typer(help="Record evidence: Crawl pilot results, Walk adoption, a QBR scorecard.",
-                         no_args_is_help=True)
+record_app = typer.Typer(
+    help="Record evidence: Crawl pilot results, Walk adoption, a QBR scorecard.",
+    no_args_is_help=True,
+)
 task_app = typer.Typer(help="Work on tasks.", no_args_is_help=True)
 app.add_typer(charter_app, name="charter")
 app.add_typer(record_app, name="record")
@@ -63,8 +68,15 @@ _debug = {"on": False}
 T = TypeVar("T")
 
 Reference = Annotated[str, typer.Argument(help="Partnership slug or workflow id.", show_default=False)]
-As = Annotated[str, typer.Option("--as", help="Who you are: your email in the charter.",
-                                 envvar="PARTNERSHIPS_USER", show_default=False)]
+As = Annotated[
+    str,
+    typer.Option(
+        "--as",
+        help="Who you are: your email in the charter.",
+        envvar="PARTNERSHIPS_USER",
+        show_default=False,
+    ),
+]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
@@ -89,7 +101,7 @@ def handles_errors(func: Callable[..., T]) -> Callable[..., T]:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
-        except Exception as error:  # noqa: BLE001 - the point is to catch everything user-facing
+        except Exception as error:
             if _debug["on"]:
                 raise
             _fail(_explain(error))
@@ -107,8 +119,10 @@ def _explain(error: Exception) -> list[str]:
         return format_validation_error(error)
     settings = Settings()
     if isinstance(error, RPCError) or "connect" in str(error).lower():
-        return [f"cannot reach Temporal at {settings.temporal_address} ({str(error).splitlines()[0][:160]}); "
-                "is the server running? (`make server`, or set TEMPORAL_ADDRESS)"]
+        return [
+            f"cannot reach Temporal at {settings.temporal_address} ({str(error).splitlines()[0][:160]}); "
+            "is the server running? (`make server`, or set TEMPORAL_ADDRESS)"
+        ]
     return [f"{type(error).__name__}: {error} (run with --debug for the traceback)"]
 
 
@@ -135,8 +149,10 @@ def main_options(
 def charter_check(file: Annotated[Path, typer.Argument(help="Charter YAML file.")]) -> None:
     """Validate a charter: every problem at once, one line per field; then the framework's warnings."""
     charter = load_charter(file)
-    out.print(f"[green]✓[/green] {file}: a valid charter for [bold]{charter.partner.name}[/bold] "
-              f"(tier {int(charter.tier)}, {charter.leverage_strength.value} leverage, workflow {charter.workflow_id})")
+    out.print(
+        f"[green]✓[/green] {file}: a valid charter for [bold]{charter.partner.name}[/bold] "
+        f"(tier {int(charter.tier)}, {charter.leverage_strength.value} leverage, workflow {charter.workflow_id})"
+    )
     for warning in charter_warnings(charter):
         style = "bold red" if warning.loud else "yellow"
         out.print(f"[{style}]warning:[/{style}] {warning.field}: {escape(warning.message)}")
@@ -170,10 +186,7 @@ def parse_time_scale(text: str | None) -> TimeScale:
         return TimeScale()
     match = _SCALE.match(text)
     try:
-        if match:
-            seconds = float(match.group(1)) * (60 if match.group(2).startswith("m") else 1)
-        else:
-            seconds = float(text)
+        seconds = float(match.group(1)) * (60 if match.group(2).startswith("m") else 1) if match else float(text)
         return TimeScale(seconds_per_week=seconds)
     except (ValueError, ValidationError):
         raise UserError([f"--time-scale: '{text}' is not a time scale; use e.g. 1w=1s or 1w=2min"]) from None
@@ -183,8 +196,10 @@ def parse_time_scale(text: str | None) -> TimeScale:
 @handles_errors
 def start(
     file: Annotated[Path, typer.Argument(help="Charter YAML file.")],
-    time_scale: Annotated[str | None, typer.Option(
-        "--time-scale", help="Compress time for demos: '1w=1s' makes a week last one second.")] = None,
+    time_scale: Annotated[
+        str | None,
+        typer.Option("--time-scale", help="Compress time for demos: '1w=1s' makes a week last one second."),
+    ] = None,
 ) -> None:
     """Start the partnership's workflow. It waits for both sides to sign the charter."""
     charter = load_charter(file)
@@ -226,11 +241,17 @@ def sign(reference: Reference, who: As) -> None:
 def recommit(
     reference: Reference,
     who: As,
-    roi_holds: Annotated[bool, typer.Option("--roi-holds/--roi-fails",
-                                            help="Does the ROI model still hold at scale?")] = False,
+    roi_holds: Annotated[
+        bool,
+        typer.Option("--roi-holds/--roi-fails", help="Does the ROI model still hold at scale?"),
+    ] = False,
 ) -> None:
     """Re-commit your side to Run after a passed Walk gate."""
-    _update(reference, PartnershipWorkflow.recommit, RecommitRequest(signer=who, roi_model_holds=roi_holds))
+    _update(
+        reference,
+        PartnershipWorkflow.recommit,
+        RecommitRequest(signer=who, roi_model_holds=roi_holds),
+    )
 
 
 @record_app.command("crawl")
@@ -239,13 +260,17 @@ def record_crawl(
     reference: Reference,
     who: As,
     pilot: Annotated[str | None, typer.Option(help="Pilot customer's name.")] = None,
-    before: Annotated[float | None, typer.Option(help="The metric before (defaults to the charter's baseline).")
-                      ] = None,
+    before: Annotated[
+        float | None, typer.Option(help="The metric before (defaults to the charter's baseline).")
+    ] = None,
     after: Annotated[float | None, typer.Option(help="The metric measured in the pilot.")] = None,
-    recommends: Annotated[bool | None, typer.Option("--recommends/--would-not-recommend",
-                                                    help="Would the pilot recommend it to peers?")] = None,
-    can_scale: Annotated[bool | None, typer.Option("--can-scale/--cannot-scale",
-                                                   help="Can the integration scale?")] = None,
+    recommends: Annotated[
+        bool | None,
+        typer.Option("--recommends/--would-not-recommend", help="Would the pilot recommend it to peers?"),
+    ] = None,
+    can_scale: Annotated[
+        bool | None, typer.Option("--can-scale/--cannot-scale", help="Can the integration scale?")
+    ] = None,
 ) -> None:
     """Record a Crawl pilot's results, and/or whether the integration can scale."""
     result = None
@@ -262,10 +287,17 @@ def record_crawl(
         baseline = before
         if baseline is None:
             baseline = run_async(_status(reference)).partnership.charter.measurement.metric.baseline
-        result = PilotResult(customer=pilot or "", metric_before=baseline, metric_after=after or 0,
-                             would_recommend=bool(recommends))
-    _update(reference, PartnershipWorkflow.record_pilot_results,
-            PilotResultRequest(recorded_by=who, pilot=result, integration_can_scale=can_scale))
+        result = PilotResult(
+            customer=pilot or "",
+            metric_before=baseline,
+            metric_after=after or 0,
+            would_recommend=bool(recommends),
+        )
+    _update(
+        reference,
+        PartnershipWorkflow.record_pilot_results,
+        PilotResultRequest(recorded_by=who, pilot=result, integration_can_scale=can_scale),
+    )
 
 
 @record_app.command("walk")
@@ -275,15 +307,30 @@ def record_walk(
     who: As,
     invited: Annotated[int | None, typer.Option(help="Customers invited in Walk.")] = None,
     adopted: Annotated[int | None, typer.Option(help="Invited customers who adopted.")] = None,
-    partner_promoting: Annotated[bool | None, typer.Option(
-        "--partner-promoting/--partner-not-promoting", help="Is the partner actively promoting it?")] = None,
-    support_manageable: Annotated[bool | None, typer.Option(
-        "--support-manageable/--support-overloaded", help="Is the support burden manageable?")] = None,
+    partner_promoting: Annotated[
+        bool | None,
+        typer.Option(
+            "--partner-promoting/--partner-not-promoting",
+            help="Is the partner actively promoting it?",
+        ),
+    ] = None,
+    support_manageable: Annotated[
+        bool | None,
+        typer.Option("--support-manageable/--support-overloaded", help="Is the support burden manageable?"),
+    ] = None,
 ) -> None:
     """Record Walk invitations and adoptions, partner promotion and support burden."""
-    _update(reference, PartnershipWorkflow.record_walk_results, WalkResultRequest(
-        recorded_by=who, invited=invited, adopted=adopted, partner_promoting=partner_promoting,
-        support_manageable=support_manageable))
+    _update(
+        reference,
+        PartnershipWorkflow.record_walk_results,
+        WalkResultRequest(
+            recorded_by=who,
+            invited=invited,
+            adopted=adopted,
+            partner_promoting=partner_promoting,
+            support_manageable=support_manageable,
+        ),
+    )
 
 
 @record_app.command("qbr")
@@ -306,12 +353,24 @@ def record_qbr(
 ) -> None:
     """Record this quarter's scorecard for the QBR."""
     scorecard = Scorecard(
-        deals_sourced=deals, pipeline_sourced=pipeline, revenue_closed=revenue, win_rate_pct=win_rate,
-        average_deal_size=average_deal, active_engagements=engagements, certifications_completed=certifications,
-        customer_satisfaction=csat, integration_rate_pct=integration_rate, time_to_value_days=time_to_value,
-        rag=rag, notes=notes,
+        deals_sourced=deals,
+        pipeline_sourced=pipeline,
+        revenue_closed=revenue,
+        win_rate_pct=win_rate,
+        average_deal_size=average_deal,
+        active_engagements=engagements,
+        certifications_completed=certifications,
+        customer_satisfaction=csat,
+        integration_rate_pct=integration_rate,
+        time_to_value_days=time_to_value,
+        rag=rag,
+        notes=notes,
     )
-    _update(reference, PartnershipWorkflow.record_scorecard, ScorecardRequest(recorded_by=who, scorecard=scorecard))
+    _update(
+        reference,
+        PartnershipWorkflow.record_scorecard,
+        ScorecardRequest(recorded_by=who, scorecard=scorecard),
+    )
 
 
 @app.command()
@@ -324,8 +383,11 @@ def decide(
     weeks: Annotated[int, typer.Option(help="With extend: how many weeks.")] = 2,
 ) -> None:
     """Decide the open gate review (reviewers only)."""
-    _update(reference, PartnershipWorkflow.decide,
-            DecisionRequest(reviewer=who, outcome=outcome, reason=reason, extend_weeks=weeks))
+    _update(
+        reference,
+        PartnershipWorkflow.decide,
+        DecisionRequest(reviewer=who, outcome=outcome, reason=reason, extend_weeks=weeks),
+    )
 
 
 @app.command("exit")
@@ -369,11 +431,17 @@ def status_json(status: PartnershipStatus) -> dict[str, Any]:
         "phase_ends_at": p.phase_ends_at.isoformat() if p.phase_ends_at else None,
         "signatures": [s.model_dump(mode="json") for s in p.signatures],
         "gate": status.current_gate.model_dump(mode="json") | {"passed": status.current_gate.passed}
-        if status.current_gate else None,
+        if status.current_gate
+        else None,
         "decisions": [
-            {"review_id": r.id, "gate": r.gate.value, "label": r.label,
-             "recommendation": r.evaluation.recommendation.value, "passed": r.evaluation.passed,
-             **(r.decision.model_dump(mode="json") if r.decision else {})}
+            {
+                "review_id": r.id,
+                "gate": r.gate.value,
+                "label": r.label,
+                "recommendation": r.evaluation.recommendation.value,
+                "passed": r.evaluation.passed,
+                **(r.decision.model_dump(mode="json") if r.decision else {}),
+            }
             for r in p.reviews
         ],
         "open_tasks": [t.model_dump(mode="json") for t in p.open_tasks],
@@ -386,8 +454,12 @@ def _print_gate(evaluation: GateEvaluation, title: str) -> None:
     for column in ("criterion", "measured", "threshold", ""):
         table.add_column(column)
     for c in evaluation.criteria:
-        table.add_row(c.question, c.measured or "[dim]not recorded[/dim]", c.threshold,
-                      "[green]pass[/green]" if c.passed else "[red]fail[/red]")
+        table.add_row(
+            c.question,
+            c.measured or "[dim]not recorded[/dim]",
+            c.threshold,
+            "[green]pass[/green]" if c.passed else "[red]fail[/red]",
+        )
     out.print(table)
     out.print(f"recommendation: [bold]{evaluation.recommendation.value}[/bold] — {evaluation.rationale}")
 
@@ -402,12 +474,15 @@ def status(reference: Reference, as_json: JsonFlag = False) -> None:
         return
     p = current.partnership
     out.print(f"[bold]{p.charter.partner.name}[/bold] [dim]{p.workflow_id}[/dim]")
-    out.print(f"tier {int(p.charter.tier)} · {p.charter.leverage_strength.value} leverage · "
-              f"[bold cyan]{p.phase_label()}[/bold cyan] ({p.step.value})")
+    out.print(
+        f"tier {int(p.charter.tier)} · {p.charter.leverage_strength.value} leverage · "
+        f"[bold cyan]{p.phase_label()}[/bold cyan] ({p.step.value})"
+    )
     out.print(f"awaiting: {current.awaiting}")
     if p.signatures:
-        out.print("signed: " + ", ".join(f"{s.name} ({s.side.value}) {s.signed_at:%Y-%m-%d %H:%M}"
-                                         for s in p.signatures))
+        out.print(
+            "signed: " + ", ".join(f"{s.name} ({s.side.value}) {s.signed_at:%Y-%m-%d %H:%M}" for s in p.signatures)
+        )
     if p.end_reason:
         out.print(f"ended: {p.end_reason}")
     if current.current_gate:
@@ -417,8 +492,10 @@ def status(reference: Reference, as_json: JsonFlag = False) -> None:
         d = review.decision
         if d:
             flag = " [bold red]OVERRIDE[/bold red]" if d.overrides_failing_gate else ""
-            out.print(f"• {review.label}: [bold]{d.outcome.value}[/bold] by {d.decided_by_name}{flag} "
-                      f"{d.decided_at:%Y-%m-%d %H:%M}" + (f" — {d.reason}" if d.reason else ""))
+            out.print(
+                f"• {review.label}: [bold]{d.outcome.value}[/bold] by {d.decided_by_name}{flag} "
+                f"{d.decided_at:%Y-%m-%d %H:%M}" + (f" — {d.reason}" if d.reason else "")
+            )
     if p.open_tasks:
         out.print(f"open tasks ({len(p.open_tasks)}):")
         for t in p.open_tasks:
@@ -428,8 +505,10 @@ def status(reference: Reference, as_json: JsonFlag = False) -> None:
 @app.command("list")
 @handles_errors
 def list_partnerships(
-    phase: Annotated[str | None, typer.Option(help="Only this phase: charter, crawl, walk, run, exited, completed.")
-                     ] = None,
+    phase: Annotated[
+        str | None,
+        typer.Option(help="Only this phase: charter, crawl, walk, run, exited, completed."),
+    ] = None,
     include_closed: Annotated[bool, typer.Option("--all", help="Include closed partnerships.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -439,11 +518,28 @@ def list_partnerships(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table()
-    for column in ("partnership", "partner", "tier", "phase", "step", "last gate", "review due", "RAG"):
+    for column in (
+        "partnership",
+        "partner",
+        "tier",
+        "phase",
+        "step",
+        "last gate",
+        "review due",
+        "RAG",
+    ):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["slug"], r["partner"], str(r["tier"]), r["phase"], r["step"], r["last_gate_outcome"] or "",
-                      r["review_deadline"] or "", r["rag"] or "")
+        table.add_row(
+            r["slug"],
+            r["partner"],
+            str(r["tier"]),
+            r["phase"],
+            r["step"],
+            r["last_gate_outcome"] or "",
+            r["review_deadline"] or "",
+            r["rag"] or "",
+        )
     out.print(table)
 
 
@@ -460,8 +556,10 @@ def tasks(
 ) -> None:
     """Open tasks across the portfolio, or for one partnership."""
     store = Store(make_engine(Settings().store_url))
-    rows = store.tasks(service.workflow_id_of(reference) if reference else None,
-                       status=None if include_closed else "open")
+    rows = store.tasks(
+        service.workflow_id_of(reference) if reference else None,
+        status=None if include_closed else "open",
+    )
     if as_json:
         sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in rows], indent=2) + "\n")
         return
@@ -477,7 +575,8 @@ def tasks(
 @handles_errors
 def demo(
     charter_file: Annotated[Path, typer.Option("--charter", help="Charter to run.")] = Path(
-        "charters/acme-analytics.yaml"),
+        "charters/acme-analytics.yaml"
+    ),
     time_scale: Annotated[str, typer.Option("--time-scale", help="How fast time runs.")] = "1w=0.5s",
 ) -> None:
     """Drive one example partnership through every phase in compressed time (needs a running worker)."""

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from rich.console import Console
 
@@ -58,8 +57,14 @@ def main() -> None:
             children.append(subprocess.Popen(start_dev_command(DATA / "temporal.db"), stdout=log, stderr=log))
             _wait_for(settings.temporal_address, 60)
         worker_log = (DATA / "worker.log").open("ab")
-        children.append(subprocess.Popen([sys.executable, str(REPO_ROOT / "worker.py")], stdout=worker_log,
-                                         stderr=worker_log, cwd=REPO_ROOT))
+        children.append(
+            subprocess.Popen(
+                [sys.executable, str(REPO_ROOT / "worker.py")],
+                stdout=worker_log,
+                stderr=worker_log,
+                cwd=REPO_ROOT,
+            )
+        )
         console.print(f"Worker started (log: {DATA / 'worker.log'})")
         console.print(f"Temporal Web UI: [bold]{settings.temporal_ui_url}[/bold]\n")
 

@@ -1,7 +1,7 @@
 """The embedded Temporal: the Temporal CLI's dev server, built once per machine from its Go module.
 
-    python -m partnerships.devserver path     # build if missing, print the binary's path
-    python -m partnerships.devserver start    # run start-dev with our search attributes
+python -m partnerships.devserver path     # build if missing, print the binary's path
+python -m partnerships.devserver start    # run start-dev with our search attributes
 """
 
 from __future__ import annotations
@@ -63,18 +63,28 @@ def temporal_binary() -> Path:
 def search_attribute_flags() -> list[str]:
     flags = []
     for key in ALL_KEYS:
-        flags += ["--search-attribute", f"{key.name}={_SEARCH_ATTRIBUTE_TYPES[key.indexed_value_type.name]}"]
+        flags += [
+            "--search-attribute",
+            f"{key.name}={_SEARCH_ATTRIBUTE_TYPES[key.indexed_value_type.name]}",
+        ]
     return flags
 
 
 def start_dev_command(db_file: Path, port: int = 7233, ui_port: int = 8233) -> list[str]:
     return [
-        str(temporal_binary()), "server", "start-dev",
-        "--db-filename", str(db_file),
-        "--port", str(port),
-        "--ui-port", str(ui_port),
-        "--ip", "127.0.0.1",
-        "--log-level", "error",
+        str(temporal_binary()),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_file),
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--ip",
+        "127.0.0.1",
+        "--log-level",
+        "error",
         *search_attribute_flags(),
     ]
 

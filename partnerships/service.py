@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -102,7 +107,8 @@ async def _describe_missing(client: Client, workflow_id: str) -> str:
     except RPCError:
         return f"no partnership with workflow id {workflow_id}"
     if description.status is not WorkflowExecutionStatus.RUNNING:
-        return f"{workflow_id} is closed ({description.status.name.lower()}): nothing more can be recorded"
+        state = description.status.name.lower() if description.status else "closed"
+        return f"{workflow_id} is closed ({state}): nothing more can be recorded"
     return f"{workflow_id} did not accept the request"
 
 
@@ -121,17 +127,19 @@ async def list_partnerships(
     async for execution in client.list_workflows(" AND ".join(clauses)):
         attributes = execution.typed_search_attributes
         deadline = attributes.get(visibility.REVIEW_DEADLINE)
-        rows.append({
-            "workflow_id": execution.id,
-            "slug": execution.id.removeprefix(WORKFLOW_ID_PREFIX),
-            "status": execution.status.name.lower() if execution.status else None,
-            "partner": attributes.get(visibility.PARTNER),
-            "tier": attributes.get(visibility.TIER),
-            "leverage": attributes.get(visibility.LEVERAGE),
-            "phase": attributes.get(visibility.PHASE),
-            "step": attributes.get(visibility.STEP),
-            "last_gate_outcome": attributes.get(visibility.LAST_GATE_OUTCOME),
-            "review_deadline": deadline.isoformat() if deadline else None,
-            "rag": attributes.get(visibility.RAG_STATUS),
-        })
+        rows.append(
+            {
+                "workflow_id": execution.id,
+                "slug": execution.id.removeprefix(WORKFLOW_ID_PREFIX),
+                "status": execution.status.name.lower() if execution.status else None,
+                "partner": attributes.get(visibility.PARTNER),
+                "tier": attributes.get(visibility.TIER),
+                "leverage": attributes.get(visibility.LEVERAGE),
+                "phase": attributes.get(visibility.PHASE),
+                "step": attributes.get(visibility.STEP),
+                "last_gate_outcome": attributes.get(visibility.LAST_GATE_OUTCOME),
+                "review_deadline": deadline.isoformat() if deadline else None,
+                "rag": attributes.get(visibility.RAG_STATUS),
+            }
+        )
     return sorted(rows, key=lambda row: row["slug"])

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 
 class PartnershipRow(SQLModel, table=True):
@@ -143,14 +143,14 @@ class Store:
 
     def partnerships(self, phase: str | None = None) -> list[PartnershipRow]:
         with self.session() as session:
-            query = select(PartnershipRow).order_by(PartnershipRow.slug)
+            query = select(PartnershipRow).order_by(col(PartnershipRow.slug))
             if phase:
                 query = query.where(PartnershipRow.phase == phase)
             return list(session.exec(query))
 
     def tasks(self, partnership_id: str | None = None, status: str | None = "open") -> list[TaskRow]:
         with self.session() as session:
-            query = select(TaskRow).order_by(TaskRow.partnership_id, TaskRow.created_at, TaskRow.id)
+            query = select(TaskRow).order_by(col(TaskRow.partnership_id), col(TaskRow.created_at), col(TaskRow.id))
             if partnership_id:
                 query = query.where(TaskRow.partnership_id == partnership_id)
             if status:
@@ -162,13 +162,13 @@ class Store:
             query = (
                 select(GateReviewRow)
                 .where(GateReviewRow.partnership_id == partnership_id)
-                .order_by(GateReviewRow.opened_at)
+                .order_by(col(GateReviewRow.opened_at))
             )
             return list(session.exec(query))
 
     def notifications(self, partnership_id: str | None = None) -> list[NotificationRow]:
         with self.session() as session:
-            query = select(NotificationRow).order_by(NotificationRow.created_at, NotificationRow.key)
+            query = select(NotificationRow).order_by(col(NotificationRow.created_at), col(NotificationRow.key))
             if partnership_id:
                 query = query.where(NotificationRow.partnership_id == partnership_id)
             return list(session.exec(query))

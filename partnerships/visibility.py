@@ -45,8 +45,10 @@ def _current_values(partnership: Partnership) -> dict[SearchAttributeKey[Any], A
     """Every attribute as it stands now; None means unset."""
     charter = partnership.charter
     last = partnership.reviews[-1] if partnership.reviews else None
-    rag = partnership.scorecard.rag if partnership.scorecard else (
-        partnership.rag_history[-1] if partnership.rag_history else None
+    rag = (
+        partnership.scorecard.rag
+        if partnership.scorecard
+        else (partnership.rag_history[-1] if partnership.rag_history else None)
     )
     reviewing = partnership.step is Step.GATE_REVIEW and partnership.review is not None
     return {

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -46,8 +48,9 @@ async def running_worker(client: Client, settings: Settings, store: Store, **kwa
         yield worker
 
 
-async def start(client: Client, settings: Settings, charter: Charter, time_scale: TimeScale = FAST
-                ) -> WorkflowHandle[PartnershipWorkflow, Any]:
+async def start(
+    client: Client, settings: Settings, charter: Charter, time_scale: TimeScale = FAST
+) -> WorkflowHandle[PartnershipWorkflow, Any]:
     return await service.start_partnership(client, charter, task_queue=settings.task_queue, time_scale=time_scale)
 
 
@@ -85,46 +88,80 @@ async def sign_both(client: Client, slug: str) -> None:
     await service.update(client, slug, PartnershipWorkflow.sign_charter, SignRequest(signer=PARTNER))
 
 
-async def record_pilots(client: Client, slug: str, after: tuple[float, ...] = (14, 15), can_scale: bool = True
-                        ) -> None:
+async def record_pilots(client: Client, slug: str, after: tuple[float, ...] = (14, 15), can_scale: bool = True) -> None:
     for i, value in enumerate(after):
         pilot = PilotResult(customer=f"Pilot {i + 1}", metric_before=20, metric_after=value, would_recommend=True)
-        await service.update(client, slug, PartnershipWorkflow.record_pilot_results,
-                             PilotResultRequest(recorded_by=US, pilot=pilot))
-    await service.update(client, slug, PartnershipWorkflow.record_pilot_results,
-                         PilotResultRequest(recorded_by=US, integration_can_scale=can_scale))
+        await service.update(
+            client,
+            slug,
+            PartnershipWorkflow.record_pilot_results,
+            PilotResultRequest(recorded_by=US, pilot=pilot),
+        )
+    await service.update(
+        client,
+        slug,
+        PartnershipWorkflow.record_pilot_results,
+        PilotResultRequest(recorded_by=US, integration_can_scale=can_scale),
+    )
 
 
 async def record_walk(client: Client, slug: str, invited: int = 8, adopted: int = 6) -> None:
     await service.update(
-        client, slug, PartnershipWorkflow.record_walk_results,
-        WalkResultRequest(recorded_by=US, invited=invited, adopted=adopted,
-                          partner_promoting=True, support_manageable=True),
+        client,
+        slug,
+        PartnershipWorkflow.record_walk_results,
+        WalkResultRequest(
+            recorded_by=US,
+            invited=invited,
+            adopted=adopted,
+            partner_promoting=True,
+            support_manageable=True,
+        ),
     )
 
 
 async def decide(client: Client, slug: str, outcome: Outcome, reason: str = "", reviewer: str = REVIEWER) -> Any:
-    return await service.update(client, slug, PartnershipWorkflow.decide,
-                                DecisionRequest(reviewer=reviewer, outcome=outcome, reason=reason))
+    return await service.update(
+        client,
+        slug,
+        PartnershipWorkflow.decide,
+        DecisionRequest(reviewer=reviewer, outcome=outcome, reason=reason),
+    )
 
 
 async def recommit_both(client: Client, slug: str) -> None:
     for signer in (US, PARTNER):
-        await service.update(client, slug, PartnershipWorkflow.recommit,
-                             RecommitRequest(signer=signer, roi_model_holds=True))
+        await service.update(
+            client,
+            slug,
+            PartnershipWorkflow.recommit,
+            RecommitRequest(signer=signer, roi_model_holds=True),
+        )
 
 
 def scorecard(rag: Rag = Rag.GREEN) -> Scorecard:
     return Scorecard(
-        deals_sourced=4, pipeline_sourced=250_000, revenue_closed=90_000, win_rate_pct=35,
-        average_deal_size=22_500, active_engagements=6, certifications_completed=3,
-        customer_satisfaction=8.4, integration_rate_pct=60, time_to_value_days=12, rag=rag,
+        deals_sourced=4,
+        pipeline_sourced=250_000,
+        revenue_closed=90_000,
+        win_rate_pct=35,
+        average_deal_size=22_500,
+        active_engagements=6,
+        certifications_completed=3,
+        customer_satisfaction=8.4,
+        integration_rate_pct=60,
+        time_to_value_days=12,
+        rag=rag,
     )
 
 
 async def record_scorecard(client: Client, slug: str, rag: Rag = Rag.GREEN) -> None:
-    await service.update(client, slug, PartnershipWorkflow.record_scorecard,
-                         ScorecardRequest(recorded_by=US, scorecard=scorecard(rag)))
+    await service.update(
+        client,
+        slug,
+        PartnershipWorkflow.record_scorecard,
+        ScorecardRequest(recorded_by=US, scorecard=scorecard(rag)),
+    )
 
 
 async def reach_walk_review(client: Client, slug: str, invited: int = 8, adopted: int = 6) -> None:
@@ -138,5 +175,21 @@ async def reach_walk_review(client: Client, slug: str, invited: int = 8, adopted
 
 
 async def complete_task(client: Client, task_id: str, by: str = US) -> Any:
-    return await service.update(client, task_id, PartnershipWorkflow.complete_task,
-                                CompleteTaskRequest(task_id=task_id, by=by))
+    return await service.update(
+        client,
+        task_id,
+        PartnershipWorkflow.complete_task,
+        CompleteTaskRequest(task_id=task_id, by=by),
+    )
+
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def keep_history(client: Client, workflow_id: str, name: str, run_id: str | None = None) -> None:
+    """With RECORD_HISTORIES=1 (`make histories`), save this run's history for the replay tests."""
+    if os.environ.get("RECORD_HISTORIES") != "1":
+        return
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")

@@ -43,11 +43,17 @@ def test_every_example_charter_is_valid(path: Path) -> None:
 
 
 def test_every_problem_is_reported_at_once_one_line_per_field() -> None:
-    data = _example(**{
-        "timeline.crawl.weeks": 9, "timeline.walk.invited_customers": 3, "tier": 4,
-        "governance.reviewers": [], "measurement.metric.direction": "sideways", "partner.name": _DELETE,
-        "timline": {},
-    })
+    data = _example(
+        **{
+            "timeline.crawl.weeks": 9,
+            "timeline.walk.invited_customers": 3,
+            "tier": 4,
+            "governance.reviewers": [],
+            "measurement.metric.direction": "sideways",
+            "partner.name": _DELETE,
+            "timline": {},
+        }
+    )
     problems = _problems(data)
     assert "timeline.crawl.weeks: must be between 4 and 8" in problems
     assert "timeline.walk.invited_customers: must be between 5 and 10" in problems
@@ -64,12 +70,24 @@ def test_every_problem_is_reported_at_once_one_line_per_field() -> None:
     [
         ("timeline.walk.weeks", 13, "timeline.walk.weeks: must be between 8 and 12"),
         ("timeline.run.months", 5, "timeline.run.months: must be between 6 and 12"),
-        ("timeline.crawl.pilot_customers", 3, "timeline.crawl.pilot_customers: must be between 1 and 2"),
+        (
+            "timeline.crawl.pilot_customers",
+            3,
+            "timeline.crawl.pilot_customers: must be between 1 and 2",
+        ),
         ("slug", "Acme Analytics!", "slug: "),
         ("leverage", ["economic", "economic"], "leverage: lists the same leverage twice"),
         ("measurement.metric.baseline", 0, "measurement.metric.baseline: "),
-        ("governance.decision_owners.us.email", "dana", "governance.decision_owners.us.email: must be an email"),
-        ("signing.escalate_after_days", 30, "signing: escalate_after_days must be less than expire_after_days"),
+        (
+            "governance.decision_owners.us.email",
+            "dana",
+            "governance.decision_owners.us.email: must be an email",
+        ),
+        (
+            "signing.escalate_after_days",
+            30,
+            "signing: escalate_after_days must be less than expire_after_days",
+        ),
     ],
 )
 def test_out_of_bounds_fields_are_named_in_the_error(field: str, value: object, expected: str) -> None:
@@ -101,7 +119,12 @@ def test_co_marketing_only_leverage_gets_a_loud_warning() -> None:
 
 
 def test_a_charter_where_nobody_loses_anything_is_called_a_handshake() -> None:
-    data = _example(**{"value_exchange.we_lose_if_it_fails": "nothing", "value_exchange.partner_loses_if_it_fails": ""})
+    data = _example(
+        **{
+            "value_exchange.we_lose_if_it_fails": "nothing",
+            "value_exchange.partner_loses_if_it_fails": "",
+        }
+    )
     warnings = charter_warnings(parse_charter(yaml.safe_dump(data)))
     assert any(w.field == "value_exchange" and "handshake" in w.message and w.loud for w in warnings)
 

@@ -10,7 +10,7 @@ from partnerships.config import Settings
 from partnerships.domain.lifecycle import SignRequest, Step
 from partnerships.store import Store
 from tests.conftest import example_charter
-from tests.helpers import PARTNER, US, at, complete_task, running_worker, start, wait_for
+from tests.helpers import PARTNER, US, at, complete_task, keep_history, running_worker, start, wait_for
 from workflows import PartnershipWorkflow
 
 
@@ -21,15 +21,22 @@ async def test_an_unsigned_charter_is_reminded_escalated_and_expires_with_archiv
     async with running_worker(client, settings, store):
         handle = await start(client, settings, charter)
         await service.update(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=US))
-        status = await wait_for(client, charter.slug, lambda s: s.partnership.phase.value == "exited"
-                                and bool(s.partnership.open_tasks))
+        status = await wait_for(
+            client,
+            charter.slug,
+            lambda s: s.partnership.phase.value == "exited" and bool(s.partnership.open_tasks),
+        )
         assert "charter expired unsigned (missing: partner)" in (status.partnership.end_reason or "")
-        assert {t.id.rsplit(":", 1)[1] for t in status.partnership.open_tasks} == {"tell-partner", "archive-charter"}
+        assert {t.id.rsplit(":", 1)[1] for t in status.partnership.open_tasks} == {
+            "tell-partner",
+            "archive-charter",
+        }
         with pytest.raises(service.Refused, match="not open for signatures"):
             await service.update(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=PARTNER))
         for task in status.partnership.open_tasks:
             await complete_task(client, task.id)
         outcome = await handle.result()
+    await keep_history(client, charter.workflow_id, "charter-expired-closed")
     assert outcome.phase == "exited"
     kinds = [n.kind for n in store.notifications(charter.workflow_id)]
     assert kinds[0] == "charter-ready"
@@ -45,9 +52,13 @@ async def test_crawl_starts_only_when_both_sides_have_signed(client: Client, set
         await start(client, settings, charter)
         await service.update(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=PARTNER))
         status = await service.status(client, charter.slug)
-        assert (status.partnership.phase.value, status.partnership.step) == ("charter", Step.SIGNING)
+        assert (status.partnership.phase.value, status.partnership.step) == (
+            "charter",
+            Step.SIGNING,
+        )
         await service.update(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=US))
         status = await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
     assert [(s.side.value, s.name) for s in status.partnership.signatures] == [
-        ("partner", "Sam Okafor"), ("us", "Dana Reyes"),
+        ("partner", "Sam Okafor"),
+        ("us", "Dana Reyes"),
     ]

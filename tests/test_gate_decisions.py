@@ -16,6 +16,7 @@ from tests.helpers import (
     US,
     at,
     decide,
+    keep_history,
     reach_walk_review,
     record_pilots,
     running_worker,
@@ -35,16 +36,29 @@ async def test_a_failed_walk_can_restart_crawl_with_the_changes_recorded(
         status = await service.status(client, charter.slug)
         assert status.current_gate is not None
         assert status.current_gate.recommendation is Outcome.RESTART_CRAWL
-        await decide(client, charter.slug, Outcome.RESTART_CRAWL, reason="pilot with the self-serve tier instead")
-        status = await wait_for(
-            client, charter.slug,
-            lambda s: s.partnership.phase.value == "crawl" and s.partnership.crawl_attempt == 2
-            and any(t.id.endswith("crawl-2:pick-pilots") for t in s.partnership.open_tasks),
+        await decide(
+            client,
+            charter.slug,
+            Outcome.RESTART_CRAWL,
+            reason="pilot with the self-serve tier instead",
         )
+        status = await wait_for(
+            client,
+            charter.slug,
+            lambda s: (
+                s.partnership.phase.value == "crawl"
+                and s.partnership.crawl_attempt == 2
+                and any(t.id.endswith("crawl-2:pick-pilots") for t in s.partnership.open_tasks)
+            ),
+        )
+    await keep_history(client, charter.workflow_id, "walk-fail-restart-crawl")
     assert status.partnership.crawl.pilots == []  # a restarted Crawl measures afresh
     assert status.partnership.crawl_restarts_left == 0
-    walk_review = [r for r in store.reviews(charter.workflow_id) if r.gate == "walk"][0]
-    assert (walk_review.outcome, walk_review.reason) == ("restart-crawl", "pilot with the self-serve tier instead")
+    walk_review = next(r for r in store.reviews(charter.workflow_id) if r.gate == "walk")
+    assert (walk_review.outcome, walk_review.reason) == (
+        "restart-crawl",
+        "pilot with the self-serve tier instead",
+    )
 
 
 async def test_a_failed_walk_can_end_the_partnership(client: Client, settings: Settings, store: Store) -> None:
@@ -54,8 +68,11 @@ async def test_a_failed_walk_can_end_the_partnership(client: Client, settings: S
         await reach_walk_review(client, charter.slug, invited=8, adopted=2)
         await decide(client, charter.slug, Outcome.NO_GO, reason="customers did not adopt")
         status = await wait_for(
-            client, charter.slug, lambda s: s.partnership.phase.value == "exited" and bool(s.partnership.open_tasks)
+            client,
+            charter.slug,
+            lambda s: s.partnership.phase.value == "exited" and bool(s.partnership.open_tasks),
         )
+    await keep_history(client, charter.workflow_id, "walk-no-go-exit")
     assert status.partnership.step is Step.WINDING_DOWN
     assert "customers did not adopt" in (status.partnership.end_reason or "")
     assert {t.kind for t in store.tasks(charter.workflow_id)} == {"exit"}
@@ -76,15 +93,14 @@ async def test_a_go_against_a_failing_gate_needs_a_written_reason_that_stays_on_
         await decide(client, charter.slug, Outcome.GO, reason=reason)
         await wait_for(client, charter.slug, at("walk", Step.UNDERWAY))
         status = await wait_for(client, charter.slug, lambda s: len(s.partnership.open_tasks) > 3)
+    await keep_history(client, charter.workflow_id, "crawl-override-go")
     decision = status.partnership.reviews[-1].decision
     assert decision is not None and decision.overrides_failing_gate and decision.reason == reason
     row = store.reviews(charter.workflow_id)[0]
     assert row.overrides_failing_gate and row.reason == reason and row.decided_by == "lee@ourco.example"
 
 
-async def test_only_the_charters_reviewers_may_decide_a_gate(
-    client: Client, settings: Settings, store: Store
-) -> None:
+async def test_only_the_charters_reviewers_may_decide_a_gate(client: Client, settings: Settings, store: Store) -> None:
     charter = example_charter()
     async with running_worker(client, settings, store):
         await start(client, settings, charter)
@@ -108,11 +124,19 @@ async def test_an_undecided_review_is_reminded_escalated_then_decided_by_policy(
         await start(client, settings, charter)
         await sign_both(client, charter.slug)
         await record_pilots(client, charter.slug, after=(19, 18))  # fails: policy will say no-go
-        status = await wait_for(client, charter.slug, lambda s: s.partnership.phase.value == "exited"
-                                and bool(s.partnership.open_tasks))
+        status = await wait_for(
+            client,
+            charter.slug,
+            lambda s: s.partnership.phase.value == "exited" and bool(s.partnership.open_tasks),
+        )
+    await keep_history(client, charter.workflow_id, "review-decided-by-policy")
     decision = status.partnership.reviews[-1].decision
     assert decision is not None
-    assert (decision.outcome, decision.by_policy, decision.decided_by) == (Outcome.NO_GO, True, "policy")
+    assert (decision.outcome, decision.by_policy, decision.decided_by) == (
+        Outcome.NO_GO,
+        True,
+        "policy",
+    )
     kinds = [n.kind for n in store.notifications(charter.workflow_id)]
     assert kinds.index("review-opened") < kinds.index("review-reminder") < kinds.index("review-escalation")
     assert kinds.index("review-escalation") < kinds.index("decision")

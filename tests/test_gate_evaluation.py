@@ -22,11 +22,18 @@ def _pilot(before: float, after: float, recommend: bool = True, name: str = "Ini
     return PilotResult(customer=name, metric_before=before, metric_after=after, would_recommend=recommend)
 
 
-def _crawl(*pilots: PilotResult, can_scale: bool | None = True, direction: str = "lower-is-better",
-           can_extend: bool = True):
+def _crawl(
+    *pilots: PilotResult,
+    can_scale: bool | None = True,
+    direction: str = "lower-is-better",
+    can_extend: bool = True,
+):
     charter = example_charter(measurement__metric__direction=direction)
-    return evaluate_crawl(CrawlEvidence(pilots=list(pilots), integration_can_scale=can_scale), charter,
-                          can_extend=can_extend)
+    return evaluate_crawl(
+        CrawlEvidence(pilots=list(pilots), integration_can_scale=can_scale),
+        charter,
+        can_extend=can_extend,
+    )
 
 
 @pytest.mark.parametrize(("after", "passes"), [(8.0, True), (8.01, False), (7.99, True)])
@@ -67,15 +74,23 @@ def test_a_failing_crawl_is_recommended_no_go_and_missing_evidence_an_extension(
     assert _crawl(_pilot(10, 7)).recommendation is Outcome.GO
 
 
-def _walk(invited: int | None, adopted: int | None, promoting: bool = True, manageable: bool = True,
-          restarts_left: int = 1):
-    evidence = WalkEvidence(invited=invited, adopted=adopted, partner_promoting=promoting,
-                            support_manageable=manageable)
+def _walk(
+    invited: int | None,
+    adopted: int | None,
+    promoting: bool = True,
+    manageable: bool = True,
+    restarts_left: int = 1,
+):
+    evidence = WalkEvidence(
+        invited=invited, adopted=adopted, partner_promoting=promoting, support_manageable=manageable
+    )
     return evaluate_walk(evidence, example_charter(), can_extend=True, crawl_restarts_left=restarts_left)
 
 
-@pytest.mark.parametrize(("invited", "adopted", "passes"), [(10, 7, True), (100, 69, False), (100, 70, True),
-                                                              (1000, 699, False), (3, 3, False)])
+@pytest.mark.parametrize(
+    ("invited", "adopted", "passes"),
+    [(10, 7, True), (100, 69, False), (100, 70, True), (1000, 699, False), (3, 3, False)],
+)
 def test_walk_needs_70_percent_of_at_least_five_invited_customers(invited: int, adopted: int, passes: bool) -> None:
     assert _walk(invited, adopted).passed is passes
 
@@ -92,8 +107,11 @@ def test_a_failing_walk_is_recommended_a_crawl_restart_once_then_an_exit() -> No
 
 def test_the_charter_may_raise_a_threshold_above_the_framework() -> None:
     charter = example_charter(gates={"crawl_min_improvement_pct": 30, "walk_min_adoption_pct": 80})
-    crawl = evaluate_crawl(CrawlEvidence(pilots=[_pilot(10, 7.5)], integration_can_scale=True), charter,
-                           can_extend=False)
+    crawl = evaluate_crawl(
+        CrawlEvidence(pilots=[_pilot(10, 7.5)], integration_can_scale=True),
+        charter,
+        can_extend=False,
+    )
     assert not crawl.passed  # 25 % is not 30 %
 
 
@@ -107,4 +125,3 @@ def test_two_red_quarters_running_recommend_ending_the_partnership() -> None:
     assert evaluate_qbr(scorecard(Rag.RED), [Rag.GREEN]).recommendation is Outcome.GO
     assert evaluate_qbr(scorecard(Rag.RED), [Rag.RED]).recommendation is Outcome.NO_GO
     assert evaluate_qbr(scorecard(Rag.AMBER), [Rag.RED]).passed
-

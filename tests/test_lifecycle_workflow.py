@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from temporalio.client import Client
 
 from partnerships import service
@@ -12,9 +11,9 @@ from partnerships.domain.lifecycle import Step
 from partnerships.store import Store
 from tests.conftest import example_charter
 from tests.helpers import (
-    US,
     at,
     complete_task,
+    keep_history,
     decide,
     reach_walk_review,
     recommit_both,
@@ -48,6 +47,8 @@ async def test_a_partnership_that_passes_every_gate_reaches_run_and_holds_a_qbr(
         # After the QBR the workflow continues as new: a fresh, short history for the next quarter.
         await wait_for_new_run(client, charter.workflow_id, quarter_one.run_id)
         status = await service.status(client, charter.slug)
+    await keep_history(client, charter.workflow_id, "signing-through-first-qbr", run_id=quarter_one.run_id)
+    await keep_history(client, charter.workflow_id, "run-resumed-after-continue-as-new")
 
     assert status.partnership.quarter == 2
     assert status.partnership.phase.value == "run"
@@ -55,7 +56,11 @@ async def test_a_partnership_that_passes_every_gate_reaches_run_and_holds_a_qbr(
     kinds = {t.kind for t in store.tasks()}
     assert kinds == {"crawl-kickoff", "walk-kickoff", "run-kickoff", "qbr"}
     decided = [r for r in store.reviews(charter.workflow_id) if r.outcome]
-    assert [(r.gate, r.outcome) for r in decided] == [("crawl", "go"), ("walk", "go"), ("qbr", "go")]
+    assert [(r.gate, r.outcome) for r in decided] == [
+        ("crawl", "go"),
+        ("walk", "go"),
+        ("qbr", "go"),
+    ]
 
 
 async def test_a_failed_crawl_ends_the_partnership_with_exit_tasks_then_closes_when_they_are_done(
@@ -71,17 +76,24 @@ async def test_a_failed_crawl_ends_the_partnership_with_exit_tasks_then_closes_w
         assert status.current_gate.recommendation is Outcome.NO_GO
         await decide(client, charter.slug, Outcome.NO_GO, reason="pilots saw too little change")
         status = await wait_for(
-            client, charter.slug, lambda s: at("exited", Step.WINDING_DOWN)(s) and bool(s.partnership.open_tasks)
+            client,
+            charter.slug,
+            lambda s: at("exited", Step.WINDING_DOWN)(s) and bool(s.partnership.open_tasks),
         )
         exit_tasks = status.partnership.open_tasks
         assert {t.id.rsplit(":", 1)[1] for t in exit_tasks} == {
-            "tell-partner", "wind-down-integration", "tell-customers", "retrospective", "archive-charter",
+            "tell-partner",
+            "wind-down-integration",
+            "tell-customers",
+            "retrospective",
+            "archive-charter",
         }
         # Crawl's own kickoff tasks are moot now.
         assert {t.kind for t in store.tasks(charter.workflow_id, status="cancelled")} == {"crawl-kickoff"}
         for task in exit_tasks:
             await complete_task(client, task.id)
         outcome = await handle.result()
+    await keep_history(client, charter.workflow_id, "crawl-no-go-exit-closed")
     assert outcome.phase == "exited"
     assert "no-go at the Crawl gate review" in (outcome.end_reason or "")
     assert {t.status for t in store.tasks(charter.workflow_id, status=None) if t.kind == "exit"} == {"done"}

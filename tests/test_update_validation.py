@@ -25,7 +25,17 @@ from partnerships.domain.lifecycle import (
 )
 from partnerships.store import Store
 from tests.conftest import example_charter
-from tests.helpers import OUTSIDER, PARTNER, REVIEWER, US, at, running_worker, scorecard, start, wait_for
+from tests.helpers import (
+    OUTSIDER,
+    PARTNER,
+    REVIEWER,
+    US,
+    at,
+    running_worker,
+    scorecard,
+    start,
+    wait_for,
+)
 from workflows import PartnershipWorkflow as W
 
 REAL_TIME = TimeScale()  # nothing moves on its own while the test pokes at the workflow
@@ -73,14 +83,34 @@ async def test_bad_requests_while_signing_are_refused_and_leave_no_trace(
         cases = [
             (W.sign_charter, SignRequest(signer=OUTSIDER), "signer: .* is not a decision owner"),
             (W.sign_charter, SignRequest(signer=US), "signer: the us side has already signed"),
-            (W.recommit, RecommitRequest(signer=PARTNER, roi_model_holds=True), "nothing to re-commit"),
-            (W.record_pilot_results, PilotResultRequest(recorded_by=US, pilot=pilot), "only in crawl"),
+            (
+                W.recommit,
+                RecommitRequest(signer=PARTNER, roi_model_holds=True),
+                "nothing to re-commit",
+            ),
+            (
+                W.record_pilot_results,
+                PilotResultRequest(recorded_by=US, pilot=pilot),
+                "only in crawl",
+            ),
             (W.record_walk_results, WalkResultRequest(recorded_by=US, invited=5), "only in walk"),
-            (W.record_scorecard, ScorecardRequest(recorded_by=US, scorecard=scorecard()), "only in run"),
-            (W.decide, DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO), "no gate review is open"),
+            (
+                W.record_scorecard,
+                ScorecardRequest(recorded_by=US, scorecard=scorecard()),
+                "only in run",
+            ),
+            (
+                W.decide,
+                DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO),
+                "no gate review is open",
+            ),
             (W.exit, ExitRequest(by=OUTSIDER, reason="bored"), "by: .* is not named"),
             (W.exit, ExitRequest(by=US, reason=""), "reason: say why"),
-            (W.complete_task, CompleteTaskRequest(task_id="partnership-x:y:z", by=US), "not an open task"),
+            (
+                W.complete_task,
+                CompleteTaskRequest(task_id="partnership-x:y:z", by=US),
+                "not an open task",
+            ),
         ]
         for update, request, match in cases:
             await _assert_refused_without_trace(client, slug, update, request, match)
@@ -100,19 +130,35 @@ async def test_bad_evidence_and_decisions_in_crawl_and_walk_are_refused_and_leav
         second = PilotResult(customer="Hooli", metric_before=20, metric_after=10, would_recommend=True)
         await service.update(client, slug, W.record_pilot_results, PilotResultRequest(recorded_by=US, pilot=first))
         await _assert_refused_without_trace(
-            client, slug, W.record_pilot_results, PilotResultRequest(recorded_by=US, pilot=second),
+            client,
+            slug,
+            W.record_pilot_results,
+            PilotResultRequest(recorded_by=US, pilot=second),
             "pilot.customer: the charter scopes Crawl to 1 pilot",
         )
         await _assert_refused_without_trace(
-            client, slug, W.record_pilot_results, PilotResultRequest(recorded_by=OUTSIDER, integration_can_scale=True),
+            client,
+            slug,
+            W.record_pilot_results,
+            PilotResultRequest(recorded_by=OUTSIDER, integration_can_scale=True),
             "recorded_by: .* is not named",
         )
-        await service.update(client, slug, W.record_pilot_results,
-                             PilotResultRequest(recorded_by=US, integration_can_scale=True))
+        await service.update(
+            client,
+            slug,
+            W.record_pilot_results,
+            PilotResultRequest(recorded_by=US, integration_can_scale=True),
+        )
         await wait_for(client, slug, at("crawl", Step.GATE_REVIEW))
         refusals = [
-            (DecisionRequest(reviewer=REVIEWER, outcome=Outcome.RESTART_CRAWL, reason="x"), "not a decision at the crawl"),
-            (DecisionRequest(reviewer=REVIEWER, outcome=Outcome.EXTEND, extend_weeks=2), "extended by 1 more week"),
+            (
+                DecisionRequest(reviewer=REVIEWER, outcome=Outcome.RESTART_CRAWL, reason="x"),
+                "not a decision at the crawl",
+            ),
+            (
+                DecisionRequest(reviewer=REVIEWER, outcome=Outcome.EXTEND, extend_weeks=2),
+                "extended by 1 more week",
+            ),
             (DecisionRequest(reviewer=PARTNER, outcome=Outcome.GO), "is not a reviewer"),
         ]
         for request, match in refusals:
@@ -120,15 +166,25 @@ async def test_bad_evidence_and_decisions_in_crawl_and_walk_are_refused_and_leav
         await service.update(client, slug, W.decide, DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO))
         await wait_for(client, slug, at("walk", Step.UNDERWAY))
         await _assert_refused_without_trace(
-            client, slug, W.record_walk_results, WalkResultRequest(recorded_by=US, invited=6, adopted=7),
+            client,
+            slug,
+            W.record_walk_results,
+            WalkResultRequest(recorded_by=US, invited=6, adopted=7),
             "adopted: 7 is more than the 6 customers invited",
         )
         await _assert_refused_without_trace(
-            client, slug, W.record_walk_results, WalkResultRequest(recorded_by=US, adopted=3),
+            client,
+            slug,
+            W.record_walk_results,
+            WalkResultRequest(recorded_by=US, adopted=3),
             "invited: record how many customers were invited",
         )
         await _assert_refused_without_trace(
-            client, slug, W.record_walk_results, WalkResultRequest(recorded_by=US), "nothing to record",
+            client,
+            slug,
+            W.record_walk_results,
+            WalkResultRequest(recorded_by=US),
+            "nothing to record",
         )
 
 

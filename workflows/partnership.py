@@ -6,7 +6,6 @@ act, and tells the world. No I/O, no clock but `workflow.now()`, no randomness.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,7 +101,10 @@ class PartnershipWorkflow:
                 )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PartnershipOutcome(
-            workflow_id=p.workflow_id, phase=p.phase.value, end_reason=p.end_reason, quarters_in_run=p.quarter
+            workflow_id=p.workflow_id,
+            phase=p.phase.value,
+            end_reason=p.end_reason,
+            quarters_in_run=p.quarter,
         )
 
     def _time_to_continue_as_new(self) -> bool:
@@ -131,8 +133,12 @@ class PartnershipWorkflow:
                 self._transitions.append(p.apply_signing_expiry(workflow.now()))
                 return
             if action == "escalation":
-                await self._notify(f"{what}-escalation", self._escalation_path(), key=key,
-                                   unsigned=[r.name for r in unsigned])
+                await self._notify(
+                    f"{what}-escalation",
+                    self._escalation_path(),
+                    key=key,
+                    unsigned=[r.name for r in unsigned],
+                )
             else:
                 await self._notify(f"{what}-reminder", unsigned, key=key)
 
@@ -148,14 +154,23 @@ class PartnershipWorkflow:
             RecordGateReviewInput(partnership_id=p.workflow_id, review=review),
             summary=f"Record the opening of the {review.label} for {p.charter.partner.name}",
         )
-        await self._notify("review-opened", self._reviewers(), key=f"{review.id}:opened", review=self._review_context(review))
+        await self._notify(
+            "review-opened",
+            self._reviewers(),
+            key=f"{review.id}:opened",
+            review=self._review_context(review),
+        )
         await self._publish(f"{review.label} opened")
 
     async def _await_decision(self) -> None:
         p = self._partnership
         review = p.review
         assert review is not None
-        schedule = [(review.remind_at, "reminder"), (review.escalate_at, "escalation"), (review.policy_at, "policy")]
+        schedule = [
+            (review.remind_at, "reminder"),
+            (review.escalate_at, "escalation"),
+            (review.policy_at, "policy"),
+        ]
         for at, action in schedule:
             key = f"{review.id}:{action}"
             if key in self._fired:
@@ -191,7 +206,7 @@ class PartnershipWorkflow:
             return woken()
         try:
             await workflow.wait_condition(woken, timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return woken()
         return True
 
@@ -213,8 +228,11 @@ class PartnershipWorkflow:
                 decision = review.decision
                 assert decision is not None
                 await self._notify(
-                    "decision", [*self._reviewers(), *self._owners()], key=f"{review.id}:decided",
-                    review=self._review_context(review), summary=transition.summary,
+                    "decision",
+                    [*self._reviewers(), *self._owners()],
+                    key=f"{review.id}:decided",
+                    review=self._review_context(review),
+                    summary=transition.summary,
                 )
             elif p.review is not None:
                 # Evidence arrived during a review: keep the stored review current.
@@ -226,15 +244,23 @@ class PartnershipWorkflow:
             if transition.cancelled_tasks:
                 await self._activity(
                     TaskDesk.close_tasks,
-                    CloseTasksInput(task_ids=transition.cancelled_tasks, status="cancelled",
-                                    by="engine", at=workflow.now()),
+                    CloseTasksInput(
+                        task_ids=transition.cancelled_tasks,
+                        status="cancelled",
+                        by="engine",
+                        at=workflow.now(),
+                    ),
                     summary=f"Cancel {len(transition.cancelled_tasks)} open task(s) of {p.charter.partner.name}",
                 )
             if transition.tasks is not None:
                 await self._issue_tasks(transition.tasks, reason=p.end_reason)
             if p.ended and transition.tasks is not None:
-                await self._notify("partnership-ended", [*self._owners(), *self._reviewers()],
-                                   key=f"{p.workflow_id}:ended", summary=transition.summary)
+                await self._notify(
+                    "partnership-ended",
+                    [*self._owners(), *self._reviewers()],
+                    key=f"{p.workflow_id}:ended",
+                    summary=transition.summary,
+                )
             await self._publish(transition.summary)
             new_quarter = new_quarter or transition.new_quarter
         return new_quarter
@@ -268,7 +294,10 @@ class PartnershipWorkflow:
         tasks: list[TaskRef] = created.tasks
         p.add_tasks(tasks)
         await self._notify(
-            "tasks", self._owners(), key=f"{p.batch_key(kind)}:sent", task_kind=kind.value,
+            "tasks",
+            self._owners(),
+            key=f"{p.batch_key(kind)}:sent",
+            task_kind=kind.value,
             tasks=[t.model_dump(mode="json") for t in tasks],
         )
 
@@ -304,13 +333,22 @@ class PartnershipWorkflow:
             RecordKeeping.save_partnership,
             SavePartnershipInput(
                 snapshot=PartnershipSnapshot(
-                    id=p.workflow_id, slug=p.charter.slug, partner=p.charter.partner.name,
-                    tier=int(p.charter.tier), leverage=p.charter.leverage_strength.value,
-                    phase=p.phase.value, step=p.step.value, awaiting=p.awaiting(),
-                    last_gate_outcome=None if last is None or last.decision is None
+                    id=p.workflow_id,
+                    slug=p.charter.slug,
+                    partner=p.charter.partner.name,
+                    tier=int(p.charter.tier),
+                    leverage=p.charter.leverage_strength.value,
+                    phase=p.phase.value,
+                    step=p.step.value,
+                    awaiting=p.awaiting(),
+                    last_gate_outcome=None
+                    if last is None or last.decision is None
                     else f"{last.gate.value}:{last.decision.outcome.value}",
-                    rag=None if rag is None else rag.value, end_reason=p.end_reason,
-                    started_at=p.started_at, phase_started_at=p.phase_started_at, updated_at=now,
+                    rag=None if rag is None else rag.value,
+                    end_reason=p.end_reason,
+                    started_at=p.started_at,
+                    phase_started_at=p.phase_started_at,
+                    updated_at=now,
                 )
             ),
             summary=f"Save {p.charter.partner.name}'s status: {summary}",
@@ -387,8 +425,11 @@ class PartnershipWorkflow:
     def _accept(self, transition: Transition | None, summary: str) -> Acknowledged:
         p = self._partnership
         self._transitions.append(transition or Transition(summary=summary))
-        return Acknowledged(summary=transition.summary if transition else summary,
-                            phase=p.phase.value, step=p.step.value)
+        return Acknowledged(
+            summary=transition.summary if transition else summary,
+            phase=p.phase.value,
+            step=p.step.value,
+        )
 
     # ------------------------------------------------------------ updates
 
@@ -444,8 +485,13 @@ class PartnershipWorkflow:
         review_id = p.review.id
         transition = p.apply_decision(request, workflow.now())
         self._transitions.append(transition)
-        return DecisionAccepted(review_id=review_id, outcome=request.outcome.value,
-                                summary=transition.summary, phase=p.phase.value, step=p.step.value)
+        return DecisionAccepted(
+            review_id=review_id,
+            outcome=request.outcome.value,
+            summary=transition.summary,
+            phase=p.phase.value,
+            step=p.step.value,
+        )
 
     @decide.validator
     def _validate_decide(self, request: DecisionRequest) -> None:

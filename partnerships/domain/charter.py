@@ -6,7 +6,14 @@ import re
 from enum import IntEnum, StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from partnerships.domain import rules
 
@@ -67,7 +74,11 @@ class Tier(IntEnum):
 
     @property
     def label(self) -> str:
-        return {1: "integration (self-serve)", 2: "partnership (joint development)", 3: "strategic (co-development)"}[self.value]
+        return {
+            1: "integration (self-serve)",
+            2: "partnership (joint development)",
+            3: "strategic (co-development)",
+        }[self.value]
 
 
 class Direction(StrEnum):
@@ -90,9 +101,7 @@ class Person(Strict):
     def is_identified_by(self, identity: str) -> bool:
         """People act as their email address (CLI) or their Slack user id (Slack)."""
         identity = identity.strip()
-        return identity.lower() == self.email or (
-            self.slack_user_id is not None and identity == self.slack_user_id
-        )
+        return identity.lower() == self.email or (self.slack_user_id is not None and identity == self.slack_user_id)
 
 
 class Partner(Strict):
@@ -323,16 +332,13 @@ def charter_warnings(charter: Charter) -> list[CharterWarning]:
         )
     elif not we_lose:
         warnings.append(
-            CharterWarning(
-                field="value_exchange.we_lose_if_it_fails", message="we have no skin in the game"
-            )
+            CharterWarning(field="value_exchange.we_lose_if_it_fails", message="we have no skin in the game")
         )
     if charter.gates.crawl_min_improvement_pct < rules.CRAWL_MIN_IMPROVEMENT_PCT:
         warnings.append(
             CharterWarning(
                 field="gates.crawl_min_improvement_pct",
-                message=f"below the framework's {rules.CRAWL_MIN_IMPROVEMENT_PCT:g} %: "
-                "a weak pilot would pass",
+                message=f"below the framework's {rules.CRAWL_MIN_IMPROVEMENT_PCT:g} %: a weak pilot would pass",
                 loud=True,
             )
         )

@@ -159,9 +159,7 @@ def evaluate_crawl(evidence: CrawlEvidence, charter: Charter, *, can_extend: boo
         Criterion(
             key="would_recommend",
             question="Would the pilots recommend it to their peers?",
-            measured=None
-            if not pilots
-            else f"{sum(p.would_recommend for p in pilots)} of {len(pilots)} would",
+            measured=None if not pilots else f"{sum(p.would_recommend for p in pilots)} of {len(pilots)} would",
             threshold="every pilot",
             passed=bool(pilots) and all(p.would_recommend for p in pilots),
         ),
@@ -176,18 +174,24 @@ def evaluate_crawl(evidence: CrawlEvidence, charter: Charter, *, can_extend: boo
     missing = [c for c in criteria if c.measured is None]
     if all(c.passed for c in criteria):
         return GateEvaluation(
-            gate=Gate.CRAWL, criteria=criteria, recommendation=Outcome.GO,
+            gate=Gate.CRAWL,
+            criteria=criteria,
+            recommendation=Outcome.GO,
             rationale="every Crawl criterion passed: advance to Walk",
         )
     if missing and can_extend:
         return GateEvaluation(
-            gate=Gate.CRAWL, criteria=criteria, recommendation=Outcome.EXTEND,
-            rationale="evidence is missing for " + ", ".join(c.key for c in missing)
-            + ": extend Crawl to measure it",
+            gate=Gate.CRAWL,
+            criteria=criteria,
+            recommendation=Outcome.EXTEND,
+            rationale="evidence is missing for " + ", ".join(c.key for c in missing) + ": extend Crawl to measure it",
         )
     return GateEvaluation(
-        gate=Gate.CRAWL, criteria=criteria, recommendation=Outcome.NO_GO,
-        rationale="Crawl failed " + ", ".join(c.key for c in criteria if not c.passed)
+        gate=Gate.CRAWL,
+        criteria=criteria,
+        recommendation=Outcome.NO_GO,
+        rationale="Crawl failed "
+        + ", ".join(c.key for c in criteria if not c.passed)
         + ": end it now, while failing is cheap, and record what was learned",
     )
 
@@ -216,9 +220,7 @@ def evaluate_walk(
         Criterion(
             key="adoption",
             question=f"Did ≥ {_pct(threshold)} % of invited customers adopt?",
-            measured=None
-            if adoption is None
-            else f"{evidence.adopted} of {evidence.invited} ({adoption:.1f} %)",
+            measured=None if adoption is None else f"{evidence.adopted} of {evidence.invited} ({adoption:.1f} %)",
             threshold=f"≥ {_pct(threshold)} %",
             passed=adoption is not None and adoption >= threshold,
         ),
@@ -240,7 +242,10 @@ def evaluate_walk(
     missing = [c for c in criteria if c.measured is None]
     failed = ", ".join(c.key for c in criteria if not c.passed)
     if all(c.passed for c in criteria):
-        recommendation, rationale = Outcome.GO, "every Walk criterion passed: re-commit and enter Run"
+        recommendation, rationale = (
+            Outcome.GO,
+            "every Walk criterion passed: re-commit and enter Run",
+        )
     elif missing and can_extend:
         recommendation = Outcome.EXTEND
         rationale = "evidence is missing for " + ", ".join(c.key for c in missing) + ": extend Walk"
@@ -256,7 +261,7 @@ def evaluate_walk(
 def evaluate_qbr(scorecard: Scorecard | None, previous_rags: list[Rag]) -> GateEvaluation:
     """A quarter in Run passes when it was measured and has not been red for too long."""
     streak = rules.RED_QUARTERS_BEFORE_EXIT
-    recent = [*previous_rags[-(streak - 1):], scorecard.rag] if scorecard else []
+    recent = [*previous_rags[-(streak - 1) :], scorecard.rag] if scorecard else []
     red_streak = len(recent) == streak and all(r is Rag.RED for r in recent)
     criteria = [
         Criterion(
@@ -276,15 +281,21 @@ def evaluate_qbr(scorecard: Scorecard | None, previous_rags: list[Rag]) -> GateE
     ]
     if scorecard is None:
         return GateEvaluation(
-            gate=Gate.QBR, criteria=criteria, recommendation=Outcome.NO_GO,
+            gate=Gate.QBR,
+            criteria=criteria,
+            recommendation=Outcome.NO_GO,
             rationale="no scorecard: a partnership nobody measures should not continue",
         )
     if red_streak:
         return GateEvaluation(
-            gate=Gate.QBR, criteria=criteria, recommendation=Outcome.NO_GO,
+            gate=Gate.QBR,
+            criteria=criteria,
+            recommendation=Outcome.NO_GO,
             rationale=f"red {streak} quarters running: end it rather than feed sunk cost",
         )
     return GateEvaluation(
-        gate=Gate.QBR, criteria=criteria, recommendation=Outcome.GO,
+        gate=Gate.QBR,
+        criteria=criteria,
+        recommendation=Outcome.GO,
         rationale=f"{scorecard.rag.value} quarter: continue in Run",
     )

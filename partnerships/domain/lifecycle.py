@@ -263,7 +263,9 @@ class Partnership(BaseModel):
             return evaluate_crawl(self.crawl, self.charter, can_extend=can_extend)
         if self.phase is Phase.WALK:
             return evaluate_walk(
-                self.walk, self.charter, can_extend=can_extend,
+                self.walk,
+                self.charter,
+                can_extend=can_extend,
                 crawl_restarts_left=self.crawl_restarts_left,
             )
         if self.phase is Phase.RUN:
@@ -292,8 +294,7 @@ class Partnership(BaseModel):
         if side is None:
             owners = self.charter.governance.decision_owners
             return [
-                f"signer: {signer} is not a decision owner (us: {owners.us.email}, "
-                f"partner: {owners.partner.email})"
+                f"signer: {signer} is not a decision owner (us: {owners.us.email}, partner: {owners.partner.email})"
             ], None
         if any(s.side is side for s in signed):
             return [f"signer: the {side.value} side has already signed the {what}"], side
@@ -316,8 +317,7 @@ class Partnership(BaseModel):
         problems = self._signature_problems(request.signer, self.recommitments, "re-commitment")[0]
         if not request.roi_model_holds:
             problems.append(
-                "roi_model_holds: Run needs the ROI model to hold at scale; "
-                "if it does not, end the partnership instead"
+                "roi_model_holds: Run needs the ROI model to hold at scale; if it does not, end the partnership instead"
             )
         return problems
 
@@ -346,7 +346,11 @@ class Partnership(BaseModel):
             start + days(d)
             for d in range(signing.remind_every_days, signing.escalate_after_days, signing.remind_every_days)
         ]
-        return reminders, start + days(signing.escalate_after_days), start + days(signing.expire_after_days)
+        return (
+            reminders,
+            start + days(signing.escalate_after_days),
+            start + days(signing.expire_after_days),
+        )
 
     def unsigned_sides(self) -> list[Side]:
         signed = self.signatures if self.step is Step.SIGNING else self.recommitments
@@ -356,12 +360,18 @@ class Partnership(BaseModel):
         missing = ", ".join(s.value for s in self.unsigned_sides())
         if self.step is Step.SIGNING:
             return self._end(
-                Phase.EXITED, now, "policy",
-                f"charter expired unsigned (missing: {missing})", TaskKind.CHARTER_EXPIRED,
+                Phase.EXITED,
+                now,
+                "policy",
+                f"charter expired unsigned (missing: {missing})",
+                TaskKind.CHARTER_EXPIRED,
             )
         return self._end(
-            Phase.EXITED, now, "policy",
-            f"re-commitment for Run expired (missing: {missing})", TaskKind.EXIT,
+            Phase.EXITED,
+            now,
+            "policy",
+            f"re-commitment for Run expired (missing: {missing})",
+            TaskKind.EXIT,
         )
 
     # ------------------------------------------------------------ phases
@@ -385,8 +395,10 @@ class Partnership(BaseModel):
     def _recorder_problems(self, identity: str, phases: tuple[Phase, ...], what: str) -> list[str]:
         problems = []
         if self.phase not in phases or self.step not in (Step.UNDERWAY, Step.GATE_REVIEW):
-            problems.append(f"{what} can be recorded only in {'/'.join(p.value for p in phases)} "
-                            f"(phase: {self.phase.value}, {self.step.value})")
+            problems.append(
+                f"{what} can be recorded only in {'/'.join(p.value for p in phases)} "
+                f"(phase: {self.phase.value}, {self.step.value})"
+            )
         if self.charter.person(identity) is None:
             problems.append(f"recorded_by: {identity} is not named in the charter's governance")
         return problems
@@ -504,8 +516,7 @@ class Partnership(BaseModel):
         if request.outcome is Outcome.RESTART_CRAWL:
             if self.crawl_restarts_left <= 0:
                 problems.append(
-                    f"outcome: Crawl was already restarted {rules.MAX_CRAWL_RESTARTS} time(s); "
-                    "decide go or no-go"
+                    f"outcome: Crawl was already restarted {rules.MAX_CRAWL_RESTARTS} time(s); decide go or no-go"
                 )
             if not request.reason:
                 problems.append("reason: restarting Crawl needs the changes to make, written as the reason")
@@ -580,8 +591,13 @@ class Partnership(BaseModel):
         if outcome is Outcome.NO_GO:
             ended_phase = Phase.COMPLETED if gate is Gate.QBR else Phase.EXITED
             reason = decision.reason or review.evaluation.rationale
-            return self._end(ended_phase, now, decision.decided_by, f"no-go at the {review.label}: {reason}",
-                             TaskKind.EXIT)
+            return self._end(
+                ended_phase,
+                now,
+                decision.decided_by,
+                f"no-go at the {review.label}: {reason}",
+                TaskKind.EXIT,
+            )
         if outcome is Outcome.RESTART_CRAWL:
             self.crawl_attempt += 1
             return self._enter_crawl(now, f"{who} sent the partnership back to Crawl: {decision.reason}")
@@ -596,12 +612,15 @@ class Partnership(BaseModel):
             self.phase_started_at, self.phase_ends_at = now, None
             return Transition(summary=f"{who} decided go: both sides must re-commit before Run")
         if self.scorecard is not None:
-            self.rag_history = [*self.rag_history, self.scorecard.rag][-rules.RED_QUARTERS_BEFORE_EXIT:]
+            self.rag_history = [*self.rag_history, self.scorecard.rag][-rules.RED_QUARTERS_BEFORE_EXIT :]
         self.scorecard = None
         self.quarter += 1
         self.step = Step.UNDERWAY
         self._start_period(now, rules.WEEKS_PER_QUARTER)
-        return Transition(new_quarter=True, summary=f"{who} decided to continue: quarter {self.quarter} of Run begins")
+        return Transition(
+            new_quarter=True,
+            summary=f"{who} decided to continue: quarter {self.quarter} of Run begins",
+        )
 
     # ------------------------------------------------------------ ending
 
@@ -621,8 +640,13 @@ class Partnership(BaseModel):
         closed = None
         if self.review is not None:
             closed = self._close_review(
-                Decision(outcome=Outcome.NO_GO, decided_by=person.email, decided_by_name=person.name,
-                         reason=f"exit: {request.reason}", decided_at=now)
+                Decision(
+                    outcome=Outcome.NO_GO,
+                    decided_by=person.email,
+                    decided_by_name=person.name,
+                    reason=f"exit: {request.reason}",
+                    decided_at=now,
+                )
             )
         ended_phase = Phase.COMPLETED if self.phase is Phase.RUN else Phase.EXITED
         kind = TaskKind.CHARTER_EXPIRED if self.phase is Phase.CHARTER else TaskKind.EXIT
@@ -675,11 +699,16 @@ class Partnership(BaseModel):
             expiry = self.signing_deadlines()[2]
             return f"{what} from {' and '.join(names)} by {expiry:%Y-%m-%d %H:%M} UTC"
         if self.step is Step.GATE_REVIEW and self.review is not None:
-            return (f"a gate decision from {reviewers} by {self.review.remind_at:%Y-%m-%d %H:%M} UTC "
-                    f"(recommendation: {self.review.evaluation.recommendation.value})")
+            return (
+                f"a gate decision from {reviewers} by {self.review.remind_at:%Y-%m-%d %H:%M} UTC "
+                f"(recommendation: {self.review.evaluation.recommendation.value})"
+            )
         if self.step is Step.UNDERWAY and self.phase_ends_at is not None:
-            needed = {Phase.CRAWL: "pilot results", Phase.WALK: "invitations and adoptions",
-                      Phase.RUN: "this quarter's scorecard"}[self.phase]
+            needed = {
+                Phase.CRAWL: "pilot results",
+                Phase.WALK: "invitations and adoptions",
+                Phase.RUN: "this quarter's scorecard",
+            }[self.phase]
             return f"{needed} before the gate review on {self.phase_ends_at:%Y-%m-%d %H:%M} UTC"
         if self.step is Step.WINDING_DOWN:
             return f"{len(self.open_tasks)} wind-down task(s) to finish"
