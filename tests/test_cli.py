@@ -1,0 +1,168 @@
+"""The `partnerships` command line: what a partnership manager types, and what they see."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+from typer.testing import CliRunner
+
+from partnerships.cli import app
+from partnerships.config import REPO_ROOT, Settings
+from partnerships.store import Store
+from tests.conftest import EXAMPLE_CHARTER, example_charter
+from tests.helpers import running_worker, wait_for
+
+runner = CliRunner()
+GLOBEX = REPO_ROOT / "charters" / "globex-reseller.yaml"
+PARTNERSHIPS = str(Path(sys.executable).parent / "partnerships")
+
+
+def test_charter_check_accepts_a_valid_charter_and_prints_the_frameworks_warnings() -> None:
+    result = runner.invoke(app, ["charter", "check", str(GLOBEX)])
+    assert result.exit_code == 0, result.output
+    assert "a valid charter for Globex Resellers" in result.output
+    assert "warning: leverage: moderate leverage" in result.output
+
+
+def test_charter_check_lists_every_problem_one_line_per_field_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    text = EXAMPLE_CHARTER.read_text().replace("weeks: 6", "weeks: 9").replace("tier: 2", "tier: seven")
+    bad.write_text(text.replace("invited_customers: 8", "invited_customers: 30"))
+    result = runner.invoke(app, ["charter", "check", str(bad)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines == [
+        "error: tier: Input should be 1, 2 or 3",
+        "error: timeline.crawl.weeks: must be between 4 and 8",
+        "error: timeline.walk.invited_customers: must be between 5 and 10",
+    ]
+
+
+def test_a_missing_or_unreadable_charter_is_one_line_without_a_traceback(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["charter", "check", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: {tmp_path / 'nope.yaml'}: no such file"
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00junk")
+    result = runner.invoke(app, ["charter", "check", str(tmp_path / "binary.yaml")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_charter_render_produces_markdown_with_goals_gates_and_signature_block(tmp_path: Path) -> None:
+    output = tmp_path / "acme.md"
+    result = runner.invoke(app, ["charter", "render", str(EXAMPLE_CHARTER), "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    text = output.read_text()
+    assert text.startswith("# Partnership charter: Acme Analytics")
+    assert "| Crawl | 6 weeks |" in text and "every pilot ≥ 20 % better" in text
+    assert "≥ 70 % of invited customers adopt" in text
+    assert "| Acme Analytics | Sam Okafor | | |" in text
+
+
+def test_a_bad_time_scale_is_refused_before_anything_starts() -> None:
+    result = runner.invoke(app, ["start", str(EXAMPLE_CHARTER), "--time-scale", "fast please"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "error: --time-scale: 'fast please' is not a time scale; use e.g. 1w=1s or 1w=2min"
+
+
+def test_an_unreachable_server_is_one_line_naming_the_address() -> None:
+    result = runner.invoke(app, ["status", "acme"], env={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot reach Temporal at 127.0.0.1:1")
+    assert "Traceback" not in result.output
+
+
+async def _cli(settings: Settings, client: Client, *args: str) -> tuple[int, str]:
+    """Run the real `partnerships` executable, as a person would."""
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "DATABASE_URL": settings.store_url,
+        "PARTNERSHIPS_TASK_QUEUE": settings.task_queue,
+        "COLUMNS": "200",
+    }
+    process = await asyncio.create_subprocess_exec(
+        PARTNERSHIPS, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+async def test_a_manager_drives_a_partnership_from_the_command_line(
+    client: Client, settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    charter = example_charter()
+    charter_file = tmp_path / "charter.yaml"
+    charter_file.write_text(json.dumps(charter.model_dump(mode="json")))  # JSON is YAML
+    slug = charter.slug
+
+    async def cli(*args: str) -> tuple[int, str]:
+        return await _cli(settings, client, *args)
+
+    async with running_worker(client, settings, store):
+        code, output = await cli("start", str(charter_file), "--time-scale", "1w=1s")
+        assert code == 0, output
+        assert f"started {charter.workflow_id}" in output
+        code, output = await cli("start", str(charter_file))
+        assert (code, output.strip()) == (
+            1,
+            f"error: slug: a partnership '{slug}' already exists (workflow {charter.workflow_id}); "
+            "each partnership needs its own slug",
+        )
+        code, output = await cli("sign", slug, "--as", "mallory@evil.example")
+        assert code == 1 and output.startswith("error: signer: mallory@evil.example is not a decision owner")
+        for who in ("dana@ourco.example", "sam@acme.example"):
+            code, output = await cli("sign", slug, "--as", who)
+            assert code == 0, output
+        assert "both sides signed the charter: Crawl begins" in output
+
+        code, output = await cli("record", "crawl", slug, "--as", "dana@ourco.example", "--pilot", "Initech")
+        assert code == 1
+        assert output.splitlines() == [
+            "error: --after: give the metric measured in the pilot",
+            "error: --recommends/--would-not-recommend: say whether the pilot would recommend it",
+        ]
+        for name, after in (("Initech", "14"), ("Hooli", "15")):
+            code, output = await cli("record", "crawl", slug, "--as", "dana@ourco.example", "--pilot", name,
+                                     "--after", after, "--recommends")
+            assert code == 0, output
+        code, output = await cli("record", "crawl", slug, "--as", "dana@ourco.example", "--can-scale")
+        assert code == 0, output
+
+        code, output = await cli("status", slug, "--json")
+        assert code == 0, output
+        status = json.loads(output)
+        assert (status["phase"], status["tier"], status["partner"]) == ("crawl", 2, "Acme Analytics")
+        assert status["gate"]["passed"] is True
+        assert {t["id"].rsplit(":", 1)[1] for t in status["open_tasks"]} == {
+            "pick-pilots", "lightweight-integration", "baseline-metric"}
+
+        await wait_for(client, slug, lambda s: s.partnership.step.value == "gate-review")
+        code, output = await cli("list", "--phase", "crawl", "--json")
+        assert code == 0, output
+        listed = [row for row in json.loads(output) if row["slug"] == slug]
+        assert listed and listed[0]["step"] == "gate-review" and listed[0]["review_deadline"]
+
+        code, output = await cli("decide", slug, "go", "--as", "sam@acme.example")
+        assert code == 1 and "is not a reviewer of this partnership" in output
+        code, output = await cli("decide", slug, "restart-crawl", "--as", "lee@ourco.example", "--reason", "x")
+        assert code == 1 and "not a decision at the crawl gate" in output
+        code, output = await cli("decide", slug, "go", "--as", "lee@ourco.example")
+        assert code == 0, output
+
+        code, output = await cli("exit", slug, "--as", "dana@ourco.example", "--reason", "Acme was acquired")
+        assert code == 0 and "exit by Dana Reyes: Acme was acquired" in output
+        status = await wait_for(client, slug, lambda s: any(t.kind.value == "exit" for t in s.partnership.open_tasks))
+        code, output = await cli("tasks", slug, "--json")
+        assert code == 0, output
+        assert {t["kind"] for t in json.loads(output)} == {"exit"}
+        for task in status.partnership.open_tasks:
+            code, output = await cli("task", "done", task.id, "--as", "dana@ourco.example")
+            assert code == 0, output
+        code, output = await cli("task", "done", status.partnership.open_tasks[0].id, "--as", "dana@ourco.example")
+        assert code == 1 and "Traceback" not in output
