@@ -128,8 +128,9 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
             "error: --recommends/--would-not-recommend: say whether the pilot would recommend it",
         ]
         for name, after in (("Initech", "14"), ("Hooli", "15")):
-            code, output = await cli("record", "crawl", slug, "--as", "dana@ourco.example", "--pilot", name,
-                                     "--after", after, "--recommends")
+            code, output = await cli(
+                "record", "crawl", slug, "--as", "dana@ourco.example", "--pilot", name, "--after", after, "--recommends"
+            )
             assert code == 0, output
         code, output = await cli("record", "crawl", slug, "--as", "dana@ourco.example", "--can-scale")
         assert code == 0, output
@@ -140,7 +141,10 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
         assert (status["phase"], status["tier"], status["partner"]) == ("crawl", 2, "Acme Analytics")
         assert status["gate"]["passed"] is True
         assert {t["id"].rsplit(":", 1)[1] for t in status["open_tasks"]} == {
-            "pick-pilots", "lightweight-integration", "baseline-metric"}
+            "pick-pilots",
+            "lightweight-integration",
+            "baseline-metric",
+        }
 
         await wait_for(client, slug, lambda s: s.partnership.step.value == "gate-review")
         code, output = await cli("list", "--phase", "crawl", "--json")

@@ -13,8 +13,8 @@ from tests.conftest import example_charter
 from tests.helpers import (
     at,
     complete_task,
-    keep_history,
     decide,
+    keep_history,
     reach_walk_review,
     recommit_both,
     record_pilots,
