@@ -193,3 +193,18 @@ async def keep_history(client: Client, workflow_id: str, name: str, run_id: str 
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
     HISTORIES.mkdir(exist_ok=True)
     (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+
+
+async def settle(client: Client, workflow_id: str, timeout: float = 30) -> int:
+    """Wait until the workflow is idle (no activity running, history not growing); its length."""
+    handle = client.get_workflow_handle(workflow_id)
+    previous = -1
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        description = await handle.describe()
+        length = len((await handle.fetch_history()).events)
+        if length == previous and not description.raw_description.pending_activities:
+            return length
+        previous = length
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{workflow_id} did not settle within {timeout} s")

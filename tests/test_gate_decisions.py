@@ -20,6 +20,7 @@ from tests.helpers import (
     reach_walk_review,
     record_pilots,
     running_worker,
+    settle,
     sign_both,
     start,
     wait_for,
@@ -93,11 +94,14 @@ async def test_a_go_against_a_failing_gate_needs_a_written_reason_that_stays_on_
         await decide(client, charter.slug, Outcome.GO, reason=reason)
         await wait_for(client, charter.slug, at("walk", Step.UNDERWAY))
         status = await wait_for(client, charter.slug, lambda s: len(s.partnership.open_tasks) > 3)
+        await settle(client, charter.workflow_id)
     await keep_history(client, charter.workflow_id, "crawl-override-go")
     decision = status.partnership.reviews[-1].decision
     assert decision is not None and decision.overrides_failing_gate and decision.reason == reason
     row = store.reviews(charter.workflow_id)[0]
     assert row.overrides_failing_gate and row.reason == reason and row.decided_by == "lee@ourco.example"
+    override = next(n for n in store.notifications(charter.workflow_id) if n.kind == "override")
+    assert override.audience == "morgan@ourco.example"  # the escalation path hears of every override
 
 
 async def test_only_the_charters_reviewers_may_decide_a_gate(client: Client, settings: Settings, store: Store) -> None:

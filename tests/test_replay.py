@@ -18,6 +18,7 @@ from temporalio.workflow import NondeterminismError
 
 from partnerships.contracts import PartnershipOutcome, StartPartnership
 from workflows import PartnershipWorkflow
+from workflows.partnership import OVERRIDES_REACH_ESCALATION
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 HISTORIES_BY_NAME = {p.stem: p for p in HISTORIES}
@@ -35,6 +36,7 @@ def test_there_are_recorded_histories_for_every_path() -> None:
         "walk-fail-restart-crawl",
         "walk-no-go-exit",
         "crawl-override-go",
+        "crawl-override-go-before-override-escalation",
         "review-decided-by-policy",
         "charter-expired-closed",
     }
@@ -60,3 +62,18 @@ async def test_a_change_that_breaks_determinism_fails_replay() -> None:
     replayer = Replayer(workflows=[ReorderedPartnershipWorkflow], data_converter=pydantic_data_converter)
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(_history(HISTORIES_BY_NAME["signing-through-first-qbr"]))
+
+
+def test_the_override_escalation_change_is_patched_and_older_histories_lack_it() -> None:
+    """The safe-change example: `workflow.patched` marks new runs; old runs replay without it."""
+
+    def patch_markers(name: str) -> list[str]:
+        events = _history(HISTORIES_BY_NAME[name]).events
+        return [
+            e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data.decode()
+            for e in events
+            if e.HasField("marker_recorded_event_attributes")
+        ]
+
+    assert any(OVERRIDES_REACH_ESCALATION in m for m in patch_markers("crawl-override-go"))
+    assert patch_markers("crawl-override-go-before-override-escalation") == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -33,6 +32,7 @@ from tests.helpers import (
     at,
     running_worker,
     scorecard,
+    settle,
     start,
     wait_for,
 )
@@ -46,22 +46,9 @@ async def _history_length(client: Client, workflow_id: str) -> int:
     return len(history.events)
 
 
-async def _settled(client: Client, workflow_id: str) -> int:
-    """Wait until the workflow is idle (no activity running, history not growing); its length."""
-    handle = client.get_workflow_handle(workflow_id)
-    previous = -1
-    while True:
-        description = await handle.describe()
-        length = await _history_length(client, workflow_id)
-        if length == previous and not description.raw_description.pending_activities:
-            return length
-        previous = length
-        await asyncio.sleep(0.2)
-
-
 async def _assert_refused_without_trace(client: Client, slug: str, update: Any, request: Any, match: str) -> None:
     workflow_id = service.workflow_id_of(slug)
-    await _settled(client, workflow_id)
+    await settle(client, workflow_id)
     before_state = (await service.status(client, slug)).partnership
     before_events = await _history_length(client, workflow_id)
     with pytest.raises(service.Refused, match=match):

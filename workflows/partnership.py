@@ -56,6 +56,10 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=2))
 
 
+# Patch ids: each names one change to the workflow's commands (see tests/test_replay.py).
+OVERRIDES_REACH_ESCALATION = "overrides-reach-escalation-path"
+
+
 def _reject(problems: list[str]) -> None:
     """Validators raise to refuse an Update: nothing lands in the history."""
     if problems:
@@ -234,6 +238,16 @@ class PartnershipWorkflow:
                     review=self._review_context(review),
                     summary=transition.summary,
                 )
+                # Added after partnerships were already running: `patched` keeps their
+                # recorded histories replaying while new decisions take the new path.
+                if decision.overrides_failing_gate and workflow.patched(OVERRIDES_REACH_ESCALATION):
+                    await self._notify(
+                        "override",
+                        self._escalation_path(),
+                        key=f"{review.id}:override",
+                        review=self._review_context(review),
+                        summary=transition.summary,
+                    )
             elif p.review is not None:
                 # Evidence arrived during a review: keep the stored review current.
                 await self._activity(
