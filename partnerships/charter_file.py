@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,10 @@ from pydantic import ValidationError
 
 from partnerships.domain.charter import Charter
 
-# A charter is a page of text; anything far bigger is a mistake or an attack.
+# A charter is a page of text; anything far bigger or deeper is a mistake or an attack.
 MAX_CHARTER_BYTES = 256 * 1024
+MAX_NESTING = 20
+_PLAIN_KEY = re.compile(r"[a-z_][a-z0-9_]{0,60}")
 
 
 class CharterError(Exception):
@@ -22,16 +25,42 @@ class CharterError(Exception):
         self.problems = problems
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without anchors and aliases, so a 'billion laughs' bomb cannot expand."""
+class _CharterLoader(yaml.SafeLoader):
+    """Safe YAML, stricter still: no aliases (a 'billion laughs' bomb cannot expand), no
+    duplicate keys (the second would silently win), and bounded nesting."""
+
+    _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
             raise yaml.constructor.ConstructorError(
                 None, None, "aliases (*name) are not allowed in a charter", event.start_mark
             )
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_NESTING:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"nested deeper than {MAX_NESTING} levels", event.start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "found an unhashable key", key_node.start_mark
+                ) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"'{key}' appears twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -47,12 +76,17 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def format_validation_error(error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors():
+        location = tuple(item["loc"])
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "is not a charter field (typo?)"
+            name = location[-1]
+            if not (isinstance(name, str) and _PLAIN_KEY.fullmatch(name)):
+                # A key that is not a field name at all is quoted, short, under its parent.
+                location, message = location[:-1], f"{str(name)[:40]!r} is not a charter field"
         elif item["type"] == "missing":
             message = "is required"
-        problems.append(f"{_location(tuple(item['loc']))}: {message}")
+        problems.append(f"{_location(location)}: {' '.join(message.split())}")
     return problems
 
 
@@ -60,12 +94,15 @@ def parse_charter(text: str) -> Charter:
     if len(text.encode("utf-8", errors="replace")) > MAX_CHARTER_BYTES:
         raise CharterError([f"(charter): is larger than {MAX_CHARTER_BYTES // 1024} KiB"])
     try:
-        data = yaml.load(text, Loader=_NoAliasLoader)
+        data = yaml.load(text, Loader=_CharterLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(charter)"
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise CharterError([f"{where}: not valid YAML: {problem}"]) from None
+    except (ValueError, RecursionError) as error:
+        # e.g. an integer of thousands of digits: Python refuses to convert it.
+        raise CharterError([f"(charter): not a usable charter: {str(error).splitlines()[0][:120]}"]) from None
     if not isinstance(data, dict):
         raise CharterError(["(charter): must be a mapping of charter fields, like the examples in charters/"])
     try:

@@ -6,6 +6,7 @@ in the workflow's Update validators, so every door gets the same answers.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from temporalio.client import (
@@ -91,14 +92,27 @@ async def update(client: Client, reference: str, update: Any, request: Any) -> A
     try:
         return await handle.execute_update(update, request)
     except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise Refused(message) from None
+        raise Refused(rejection_reason(error)) from None
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             described = await _describe_missing(client, handle.id)
             raise Refused(described) from None
         raise
+
+
+_PYDANTIC_ERROR = re.compile(r"^(?P<field>\S[^\n]*)\n  (?P<message>[^\n\[]+?)\s*\[type=", re.MULTILINE)
+
+
+def rejection_reason(error: WorkflowUpdateFailedError) -> str:
+    """The validator's words; for a payload the workflow could not even decode, its field errors."""
+    cause: BaseException | None = error.cause
+    while isinstance(cause, ApplicationError) and isinstance(cause.cause, ApplicationError):
+        cause = cause.cause
+    message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+    if isinstance(cause, ApplicationError) and cause.type == "ValidationError":
+        fields = [f"{m['field'].strip()}: {m['message'].strip()}" for m in _PYDANTIC_ERROR.finditer(message)]
+        return "\n".join(fields) or message
+    return message
 
 
 async def _describe_missing(client: Client, workflow_id: str) -> str:
