@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEMPORAL_DB ?= .data/temporal.db
 
-.PHONY: help demo test lint format server worker temporal bench histories clean
+.PHONY: help demo test lint format server worker slack temporal bench histories clean
 
 help:
 	@echo "make demo    - dev server + Web UI + worker, then one partnership through every phase (DEMO_EXIT=1 to stop at the end)"
@@ -45,6 +45,10 @@ server: $(INSTALLED) temporal
 
 worker: $(INSTALLED)
 	$(PY) worker.py
+
+# The Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP on SLACK_PORT (see README).
+slack: $(INSTALLED)
+	$(PY) -m partnerships.slack
 
 histories: $(INSTALLED) temporal
 	$(PY) -m tests.record_histories

@@ -9,13 +9,15 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import Messenger, RecordKeeping, TaskDesk
 from partnerships.config import Settings
-from partnerships.notify import ConsoleNotifier, Notifier
+from partnerships.notify import Notifier
+from partnerships.slack import SlackNotifier, make_notifier
 from partnerships.store import Store, make_engine
 from partnerships.templates import load_task_templates, make_environment
 from partnerships.temporal_client import make_client
@@ -23,6 +25,8 @@ from workflows import PartnershipWorkflow
 
 # Activities are short, blocking store and HTTP calls: a small thread pool is plenty.
 ACTIVITY_THREADS = 16
+# The SDK's default: how long a workflow waits for the worker that cached it before any worker may take it.
+STICKY_TIMEOUT = timedelta(seconds=10)
 
 
 def build_worker(
@@ -32,13 +36,14 @@ def build_worker(
     task_queue: str | None = None,
     notifier: Notifier | None = None,
     store: Store | None = None,
+    sticky_timeout: timedelta | None = None,
 ) -> Worker:
     store = store or Store(make_engine(settings.store_url))
     environment = make_environment(settings.templates_dir)
     ui_url = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
     record_keeping = RecordKeeping(store)
     task_desk = TaskDesk(store, environment, load_task_templates(settings.templates_dir))
-    messenger = Messenger(store, notifier or ConsoleNotifier(), environment, ui_url)
+    messenger = Messenger(store, notifier or make_notifier(settings, store), environment, ui_url)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -52,6 +57,7 @@ def build_worker(
         ],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
+        sticky_queue_schedule_to_start_timeout=sticky_timeout or STICKY_TIMEOUT,
     )
 
 
@@ -59,7 +65,12 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
     client = await make_client(settings)
-    worker = build_worker(client, settings)
+    store = Store(make_engine(settings.store_url))
+    notifier = make_notifier(settings, store)
+    if isinstance(notifier, SlackNotifier):
+        # A bad token or channel stops the worker here, before any partnership depends on it.
+        logging.info("slack: %s", notifier.verify())
+    worker = build_worker(client, settings, notifier=notifier, store=store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -31,6 +31,7 @@ class Messenger:
             subject=subject.strip(),
             body=body.strip(),
             link=link,
+            context=request.context,
         )
 
     @activity.defn

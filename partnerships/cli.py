@@ -588,5 +588,15 @@ def demo(
     run_async(drive(charter, parse_time_scale(time_scale), out))
 
 
+@app.command()
+@handles_errors
+def doctor() -> None:
+    """Which notifier is active, whether Temporal is reachable, which store is used."""
+    from partnerships.slack.doctor import doctor_report
+
+    for line in doctor_report(Settings()):
+        out.print(escape(line))
+
+
 def main() -> None:
     app()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class OutgoingMessage(BaseModel):
@@ -16,6 +16,8 @@ class OutgoingMessage(BaseModel):
     subject: str
     body: str
     link: str
+    # The facts the text was rendered from, for notifiers that lay a message out themselves.
+    context: dict[str, Any] = Field(default_factory=dict)
 
 
 class Notifier(Protocol):

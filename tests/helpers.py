@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from partnerships import service
@@ -59,12 +60,19 @@ async def wait_for(
 ) -> PartnershipStatus:
     """Poll the status query until the predicate holds (the workflow runs on its own timers)."""
     deadline = asyncio.get_running_loop().time() + timeout
+    last = "no answer"
     while True:
-        current = await service.status(client, slug)
-        if predicate(current):
-            return current
+        try:
+            current = await service.status(client, slug)
+        except RPCError as error:
+            # Queries need a worker: while one restarts, ask again.
+            last = str(error)
+        else:
+            if predicate(current):
+                return current
+            last = f"{current.partnership.phase}/{current.partnership.step}"
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out; last status: {current.partnership.phase}/{current.partnership.step}")
+            raise AssertionError(f"timed out; last status: {last}")
         await asyncio.sleep(0.05)
 
 

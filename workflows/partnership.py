@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import Messenger, RecordKeeping, TaskDesk
@@ -50,11 +51,15 @@ with workflow.unsafe.imports_passed_through():
         WalkResultRequest,
     )
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Short: a worker that dies mid-activity is only noticed when this runs out.
+ACTIVITY_TIMEOUT = timedelta(seconds=10)
 # Retried without limit: an outage of the store or the notifier delays the
 # partnership, it never ends it.
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=2))
 
+
+# The error type a notifier raises when its configuration is wrong, not its target down.
+NOTIFIER_MISCONFIGURED = "SlackConfiguration"
 
 # Patch ids: each names one change to the workflow's commands (see tests/test_replay.py).
 OVERRIDES_REACH_ESCALATION = "overrides-reach-escalation-path"
@@ -317,19 +322,28 @@ class PartnershipWorkflow:
 
     async def _notify(self, kind: str, audience: list[Recipient], *, key: str, **context: Any) -> None:
         p = self._partnership
-        await self._activity(
-            Messenger.send_notification,
-            SendNotificationInput(
-                key=key,
-                kind=kind,
-                partnership_id=p.workflow_id,
-                audience=audience,
-                context={**self._base_context(), **context},
-                sent_at=workflow.now(),
-            ),
-            summary=f"Send {kind.replace('-', ' ')} about {p.charter.partner.name} "
-            f"to {', '.join(r.name for r in audience)}",
-        )
+        try:
+            await self._activity(
+                Messenger.send_notification,
+                SendNotificationInput(
+                    key=key,
+                    kind=kind,
+                    partnership_id=p.workflow_id,
+                    audience=audience,
+                    context={**self._base_context(), **context},
+                    sent_at=workflow.now(),
+                ),
+                summary=f"Send {kind.replace('-', ' ')} about {p.charter.partner.name} "
+                f"to {', '.join(r.name for r in audience)}",
+            )
+        except ActivityError as error:
+            # Outages are retried forever inside the activity; only a misconfigured notifier
+            # (bad token or channel) fails it. That must not end a partnership: the message
+            # stays pending in the store and the error is in the history and the logs.
+            cause = error.cause
+            if not (isinstance(cause, ApplicationError) and cause.type == NOTIFIER_MISCONFIGURED):
+                raise
+            workflow.logger.error("notification %s not delivered: %s", key, cause.message)
 
     async def _publish(self, summary: str) -> None:
         """Make the current state visible: search attributes, Web UI details, read model."""
@@ -411,6 +425,7 @@ class PartnershipWorkflow:
             "phase": p.phase.value,
             "phase_label": p.phase_label(),
             "awaiting": p.awaiting(),
+            "slack_channel": p.charter.governance.slack_channel,
         }
 
     @staticmethod

@@ -1,0 +1,37 @@
+"""Slack configuration, from the environment only: tokens never live in files or logs."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORT = 3000
+EVENTS_PATH = "/slack/events"
+
+
+class SlackSettings(BaseSettings):
+    """Which Slack workspace and channel the engine talks to, and how Slack reaches it.
+
+    The bot token turns Slack notifications on. The app token selects Socket Mode;
+    without it the app serves Slack's HTTP request URLs, verified with the signing secret.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
+    signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    channel: str | None = Field(None, validation_alias="SLACK_CHANNEL")
+    api_url: str | None = Field(None, validation_alias="SLACK_API_URL")
+    port: int = Field(DEFAULT_PORT, validation_alias="SLACK_PORT")
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_token is not None and bool(self.bot_token.get_secret_value())
+
+    @property
+    def base_url(self) -> str | None:
+        """The Web API's address; tests point it at a local fake. Always ends with a slash."""
+        if not self.api_url:
+            return None
+        return self.api_url if self.api_url.endswith("/") else f"{self.api_url}/"

@@ -1,0 +1,308 @@
+"""Deciding gate reviews from Slack: signed clicks become the workflow's decide Update.
+
+The Bolt app runs over real HTTP on a local port, the review messages come from a
+real worker posting to the fake Slack, and the decisions land in a workflow on the
+Temporal dev server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import Client
+
+from partnerships import service
+from partnerships.config import Settings
+from partnerships.domain.charter import Charter
+from partnerships.domain.lifecycle import Step, TimeScale
+from partnerships.slack import SlackNotifier, SlackSettings
+from partnerships.slack.app import build_app, http_app
+from partnerships.slack.config import EVENTS_PATH
+from partnerships.slack.notifier import make_web_client
+from partnerships.store import Store
+from tests.conftest import example_charter
+from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, CHANNEL_NAME, FakeSlack
+from tests.helpers import at, record_pilots, running_worker, sign_both, start, wait_for
+
+SIGNING_SECRET = "8f1c0d2e-test-signing-secret"
+LEE = "U0LEEP002"  # Lee Park, a reviewer
+DANA = "U0DANA001"  # Dana Reyes, a reviewer and our decision owner
+STRANGER = "U0STRANGE9"  # in the workspace, not in the charter
+# A week lasts a second: Crawl takes 4 s and the review stays open about 4 s before
+# its reminder, time enough to click without racing the policy decision.
+ONE_WEEK_A_SECOND = TimeScale(seconds_per_week=1)
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@dataclass
+class Answer:
+    status: int
+    body: str
+
+
+@dataclass
+class SlackApp:
+    url: str
+    session: aiohttp.ClientSession
+
+    async def post(self, payload: dict[str, Any], *, secret: str = SIGNING_SECRET, age: float = 0) -> Answer:
+        """POST an interaction the way Slack does: form-encoded, timestamped and signed."""
+        body = urlencode({"payload": json.dumps(payload)})
+        timestamp = str(int(time.time() - age))
+        digest = hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": f"v0={digest}",
+        }
+        async with self.session.post(self.url, data=body, headers=headers) as response:
+            return Answer(status=response.status, body=await response.text())
+
+    async def post_unsigned(self, payload: dict[str, Any]) -> Answer:
+        body = urlencode({"payload": json.dumps(payload)})
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        async with self.session.post(self.url, data=body, headers=headers) as response:
+            return Answer(status=response.status, body=await response.text())
+
+
+@pytest_asyncio.fixture
+async def slack_app(client: Client, settings: Settings, slack: FakeSlack) -> AsyncIterator[SlackApp]:
+    app = build_app(
+        client,
+        settings,
+        SlackSettings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET),
+        web_client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.base_url),
+    )
+    runner = web.AppRunner(http_app(app))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    async with aiohttp.ClientSession() as session:
+        yield SlackApp(url=f"http://{host}:{port}{EVENTS_PATH}", session=session)
+    await runner.cleanup()
+
+
+async def eventually(probe: Callable[[], T | None], timeout: float = 10) -> T:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        found = probe()
+        if found:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError("timed out waiting for Slack")
+
+
+async def open_crawl_review(
+    client: Client, settings: Settings, slack: FakeSlack, after: tuple[float, ...] = (14, 15)
+) -> tuple[Charter, dict[str, Any]]:
+    """A partnership at its Crawl gate review, and the review message the worker posted."""
+    charter = example_charter()
+    await start(client, settings, charter, ONE_WEEK_A_SECOND)
+    await sign_both(client, charter.slug)
+    await record_pilots(client, charter.slug, after=after)
+    await wait_for(client, charter.slug, at("crawl", Step.GATE_REVIEW))
+    key = f"{charter.workflow_id}:review-1:opened"
+    [message] = await eventually(lambda: slack.posted_with_key(key))
+    return charter, message
+
+
+def click(message: dict[str, Any], action_id: str, user: str) -> dict[str, Any]:
+    """The block_actions payload Slack sends when `user` clicks a button of `message`."""
+    button = next(
+        element
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == action_id
+    )
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": "T0OURCO01"},
+        "api_app_id": "A0PARTNERS",
+        "token": "legacy-verification-token",
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": CHANNEL_ID, "is_ephemeral": False},
+        "trigger_id": f"1337.42.{user}",
+        "team": {"id": "T0OURCO01", "domain": "ourco"},
+        "channel": {"id": CHANNEL_ID, "name": CHANNEL_NAME},
+        "message": message,
+        "response_url": "https://hooks.slack.invalid/actions/T0OURCO01/1/abc",
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "decision-buttons",
+                "text": button["text"],
+                "value": button["value"],
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def submit(view: dict[str, Any], user: str, reason: str) -> dict[str, Any]:
+    """The view_submission payload Slack sends when `user` submits the reason modal."""
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0OURCO01", "domain": "ourco"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0OURCO01"},
+        "api_app_id": "A0PARTNERS",
+        "token": "legacy-verification-token",
+        "trigger_id": f"1338.42.{user}",
+        "view": {
+            **view,
+            "id": "V0MODAL001",
+            "team_id": "T0OURCO01",
+            "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}},
+        },
+        "response_urls": [],
+    }
+
+
+def decision_text(message: dict[str, Any]) -> str:
+    return next(b["text"]["text"] for b in message["blocks"] if b.get("block_id") == "decision")
+
+
+def decide_buttons(message: dict[str, Any]) -> list[str]:
+    return [
+        e["action_id"]
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"].startswith("decide:")
+    ]
+
+
+def notifier(slack: FakeSlack, store: Store) -> SlackNotifier:
+    web_client = make_web_client(SlackSettings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack.base_url))
+    return SlackNotifier(web_client, CHANNEL_ID, store=store)
+
+
+async def test_badly_signed_and_stale_requests_are_rejected_and_change_nothing(
+    client: Client, settings: Settings, store: Store, slack: FakeSlack, slack_app: SlackApp
+) -> None:
+    async with running_worker(client, settings, store, notifier=notifier(slack, store)):
+        charter, message = await open_crawl_review(client, settings, slack)
+        payload = click(message, "decide:go", LEE)
+
+        forged = await slack_app.post(payload, secret="not-the-signing-secret")
+        stale = await slack_app.post(payload, age=6 * 60)
+        unsigned = await slack_app.post_unsigned(payload)
+
+        assert (forged.status, stale.status, unsigned.status) == (401, 401, 401)
+        status = await service.status(client, charter.slug)
+        assert status.partnership.step is Step.GATE_REVIEW and status.partnership.review is not None
+        assert not slack.calls_to("chat.update") and not slack.calls_to("chat.postEphemeral")
+        await client.get_workflow_handle(charter.workflow_id).terminate("test over")
+
+
+async def test_a_reviewers_click_decides_the_gate_and_the_message_shows_who_decided(
+    client: Client, settings: Settings, store: Store, slack: FakeSlack, slack_app: SlackApp
+) -> None:
+    async with running_worker(client, settings, store, notifier=notifier(slack, store)):
+        charter, message = await open_crawl_review(client, settings, slack)
+        assert decide_buttons(message) == ["decide:go", "decide:no-go", "decide:extend"]
+
+        response = await slack_app.post(click(message, "decide:go", LEE))
+
+        assert response.status == 200
+        status = await wait_for(client, charter.slug, at("walk", Step.UNDERWAY))
+        decision = status.partnership.reviews[-1].decision
+        assert decision is not None
+        assert (decision.outcome.value, decision.decided_by, decision.overrides_failing_gate) == (
+            "go",
+            "lee@ourco.example",
+            False,
+        )
+        [update] = await eventually(lambda: slack.calls_to("chat.update"))
+        assert (update.args["channel"], update.args["ts"]) == (CHANNEL_ID, message["ts"])
+        redrawn = next(m for m in slack.posted() if m["ts"] == message["ts"])
+        assert decision_text(redrawn).startswith(f"*Decided: go* by Lee Park (<@{LEE}>) on <!date^")
+        assert decide_buttons(redrawn) == []
+        assert "Lee Park" in redrawn["text"]
+        assert not slack.calls_to("chat.postEphemeral")
+        await client.get_workflow_handle(charter.workflow_id).terminate("test over")
+
+
+async def test_someone_who_is_not_a_reviewer_is_refused_privately_and_the_gate_stays_open(
+    client: Client, settings: Settings, store: Store, slack: FakeSlack, slack_app: SlackApp
+) -> None:
+    async with running_worker(client, settings, store, notifier=notifier(slack, store)):
+        charter, message = await open_crawl_review(client, settings, slack)
+        before = (await service.status(client, charter.slug)).partnership
+
+        response = await slack_app.post(click(message, "decide:no-go", STRANGER))
+
+        assert response.status == 200
+        [refusal] = await eventually(lambda: slack.calls_to("chat.postEphemeral"))
+        assert (refusal.args["channel"], refusal.args["user"]) == (CHANNEL_ID, STRANGER)
+        assert f"reviewer: {STRANGER} is not a reviewer of this partnership" in refusal.args["text"]
+        after = (await service.status(client, charter.slug)).partnership
+        assert after.step is Step.GATE_REVIEW and after.reviews == before.reviews == []
+        assert not slack.calls_to("chat.update")
+        await client.get_workflow_handle(charter.workflow_id).terminate("test over")
+
+
+async def test_go_on_a_failing_gate_asks_for_a_reason_and_records_the_decision_as_an_override(
+    client: Client, settings: Settings, store: Store, slack: FakeSlack, slack_app: SlackApp
+) -> None:
+    async with running_worker(client, settings, store, notifier=notifier(slack, store)):
+        charter, message = await open_crawl_review(client, settings, slack, after=(18, 17))
+
+        # A stranger is refused before any modal opens.
+        await slack_app.post(click(message, "decide:go", STRANGER))
+        [refusal] = await eventually(lambda: slack.calls_to("chat.postEphemeral"))
+        assert "is not a reviewer" in refusal.args["text"]
+        assert not slack.calls_to("views.open")
+
+        await slack_app.post(click(message, "decide:go", DANA))
+        [opened] = await eventually(lambda: slack.calls_to("views.open"))
+        assert opened.args["trigger_id"] == f"1337.42.{DANA}"
+        view = opened.args["view"]
+        assert view["title"]["text"] == "Override failing gate"
+        assert (await service.status(client, charter.slug)).partnership.step is Step.GATE_REVIEW
+
+        too_short = await slack_app.post(submit(view, DANA, "trust me"))
+        assert too_short.status == 200
+        errors = json.loads(too_short.body)
+        assert errors["response_action"] == "errors"
+        assert "needs a written reason of at least 15 characters" in errors["errors"]["reason"]
+        assert (await service.status(client, charter.slug)).partnership.step is Step.GATE_REVIEW
+
+        reason = "the pilot metric was skewed by a holiday week; Acme committed two engineers"
+        accepted = await slack_app.post(submit(view, DANA, reason))
+
+        assert accepted.status == 200
+        status = await wait_for(client, charter.slug, at("walk", Step.UNDERWAY))
+        decision = status.partnership.reviews[-1].decision
+        assert decision is not None
+        assert (decision.decided_by, decision.overrides_failing_gate, decision.reason) == (
+            "dana@ourco.example",
+            True,
+            reason,
+        )
+        [update] = await eventually(lambda: slack.calls_to("chat.update"))
+        assert update.args["ts"] == message["ts"]
+        redrawn = next(m for m in slack.posted() if m["ts"] == message["ts"])
+        assert "Override of a failing gate" in decision_text(redrawn) and reason in decision_text(redrawn)
+        await client.get_workflow_handle(charter.workflow_id).terminate("test over")
