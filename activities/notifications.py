@@ -48,7 +48,7 @@ class Messenger:
                 subject=message.subject,
                 body=message.body,
                 notifier=self._notifier.name,
-                created_at=request.sent_at,
+                created_at=datetime.now(UTC),
             )
         )
         with self._store.session() as session:

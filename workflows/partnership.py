@@ -6,6 +6,7 @@ act, and tells the world. No I/O, no clock but `workflow.now()`, no randomness.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,6 +64,7 @@ NOTIFIER_MISCONFIGURED = "SlackConfiguration"
 
 # Patch ids: each names one change to the workflow's commands (see tests/test_replay.py).
 OVERRIDES_REACH_ESCALATION = "overrides-reach-escalation-path"
+NOTIFICATIONS_IN_BACKGROUND = "notifications-in-background"
 
 
 def _reject(problems: list[str]) -> None:
@@ -81,6 +83,7 @@ class PartnershipWorkflow:
             assert start.charter is not None, "a new partnership needs its charter"
             self._partnership = Partnership.begin(start.charter, start.time_scale, workflow.now())
         self._transitions: list[Transition] = []
+        self._deliveries: list[asyncio.Task[None]] = []
         self._fired: set[str] = set()
         self._search_attributes: list[str] = []
 
@@ -103,11 +106,13 @@ class PartnershipWorkflow:
                 await self._wind_down()
             continued_in_run = await self._carry_out_transitions()
             if continued_in_run and self._time_to_continue_as_new():
+                await self._deliveries_done()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
                     StartPartnership(resume=p, time_scale=p.time_scale),
                     search_attributes=visibility.search_attributes(p),
                 )
+        await self._deliveries_done()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PartnershipOutcome(
             workflow_id=p.workflow_id,
@@ -321,21 +326,35 @@ class PartnershipWorkflow:
         )
 
     async def _notify(self, kind: str, audience: list[Recipient], *, key: str, **context: Any) -> None:
+        """Send a notification. It never holds the partnership up: an outage of the
+        notifier delays the message, not the lifecycle."""
         p = self._partnership
+        request = SendNotificationInput(
+            key=key,
+            kind=kind,
+            partnership_id=p.workflow_id,
+            audience=audience,
+            context={**self._base_context(), **context},
+            sent_at=workflow.now(),
+        )
+        summary = (
+            f"Send {kind.replace('-', ' ')} about {p.charter.partner.name} to {', '.join(r.name for r in audience)}"
+        )
+        if workflow.patched(NOTIFICATIONS_IN_BACKGROUND):
+            # One after another, in the order the partnership produced them.
+            previous = self._deliveries[-1] if self._deliveries else None
+            self._deliveries = [d for d in self._deliveries if not d.done()]
+            self._deliveries.append(asyncio.create_task(self._deliver(request, summary, after=previous)))
+        else:
+            await self._deliver(request, summary)
+
+    async def _deliver(
+        self, request: SendNotificationInput, summary: str, after: asyncio.Task[None] | None = None
+    ) -> None:
+        if after is not None:
+            await after
         try:
-            await self._activity(
-                Messenger.send_notification,
-                SendNotificationInput(
-                    key=key,
-                    kind=kind,
-                    partnership_id=p.workflow_id,
-                    audience=audience,
-                    context={**self._base_context(), **context},
-                    sent_at=workflow.now(),
-                ),
-                summary=f"Send {kind.replace('-', ' ')} about {p.charter.partner.name} "
-                f"to {', '.join(r.name for r in audience)}",
-            )
+            await self._activity(Messenger.send_notification, request, summary=summary)
         except ActivityError as error:
             # Outages are retried forever inside the activity; only a misconfigured notifier
             # (bad token or channel) fails it. That must not end a partnership: the message
@@ -343,7 +362,11 @@ class PartnershipWorkflow:
             cause = error.cause
             if not (isinstance(cause, ApplicationError) and cause.type == NOTIFIER_MISCONFIGURED):
                 raise
-            workflow.logger.error("notification %s not delivered: %s", key, cause.message)
+            workflow.logger.error("notification %s not delivered: %s", request.key, cause.message)
+
+    async def _deliveries_done(self) -> None:
+        # Before this run ends or continues as new, every message it started must be out.
+        await asyncio.gather(*self._deliveries)
 
     async def _publish(self, summary: str) -> None:
         """Make the current state visible: search attributes, Web UI details, read model."""
