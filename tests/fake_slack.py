@@ -46,6 +46,7 @@ class Failure:
 class FakeSlack:
     """Start with `with FakeSlack() as slack:`; point WebClient(base_url=slack.base_url) at it."""
 
+    port: int = 0  # 0: any free port; a fixed one lets a test take "Slack" down and bring it back
     valid_tokens: set[str] = field(default_factory=lambda: {BOT_TOKEN})
     channels: dict[str, str] = field(default_factory=lambda: {CHANNEL_ID: CHANNEL_NAME})
     calls: list[Call] = field(default_factory=list)
@@ -67,7 +68,7 @@ class FakeSlack:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

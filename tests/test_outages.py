@@ -1,0 +1,147 @@
+"""Outages: the notifier and the Temporal server go away for a while; nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from partnerships.config import Settings
+from partnerships.devserver import start_dev_command
+from partnerships.domain.gates import Outcome
+from partnerships.domain.lifecycle import Step, TimeScale
+from partnerships.slack import SlackNotifier, SlackSettings
+from partnerships.slack.notifier import make_web_client
+from partnerships.store import Store
+from tests.conftest import example_charter
+from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, Failure, FakeSlack
+from tests.helpers import (
+    at,
+    decide,
+    record_pilots,
+    record_walk,
+    running_worker,
+    sign_both,
+    start,
+    wait_for,
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def test_a_slack_outage_delays_messages_but_not_the_partnership_and_loses_or_doubles_nothing(
+    client: Client, settings: Settings, store: Store
+) -> None:
+    port = _free_port()
+    slack_settings = SlackSettings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=f"http://127.0.0.1:{port}/api/")
+    notifier = SlackNotifier(make_web_client(slack_settings), CHANNEL_ID, store=store)
+    charter = example_charter()
+    workflow_id = charter.workflow_id
+    async with running_worker(client, settings, store, notifier=notifier):
+        handle = await start(client, settings, charter, TimeScale(seconds_per_week=0.5))
+        # Slack refuses connections: the partnership goes on regardless.
+        await sign_both(client, charter.slug)
+        await record_pilots(client, charter.slug)
+        await wait_for(client, charter.slug, at("crawl", Step.GATE_REVIEW))
+        await decide(client, charter.slug, Outcome.GO)
+        await wait_for(
+            client, charter.slug, lambda s: at("walk", Step.UNDERWAY)(s) and len(s.partnership.open_tasks) > 3
+        )
+        await record_walk(client, charter.slug, invited=8, adopted=7)
+        waiting = store.notifications(workflow_id)
+        assert waiting and all(n.status == "pending" for n in waiting)
+        assert any(n.attempts >= 2 for n in waiting)  # retried, not dropped
+
+        # Slack comes back, but answers HTTP 500 a few more times before it recovers.
+        with FakeSlack(port=port) as slack:
+            slack.fail_next("chat.postMessage", Failure("http500"), times=3)
+            await _until(lambda: {n.status for n in store.notifications(workflow_id)} == {"delivered"}, 120, "delivery")
+            await _until(
+                lambda: any(
+                    n.kind == "review-opened" and n.key.endswith("review-2:opened") and n.status == "delivered"
+                    for n in store.notifications(workflow_id)
+                ),
+                60,
+                "the Walk review message",
+            )
+            posted_keys = [m["metadata"]["event_payload"]["key"] for m in slack.posted(CHANNEL_ID)]
+        await handle.terminate("test over")
+
+    stored_keys = [n.key for n in store.notifications(workflow_id)]
+    assert sorted(posted_keys) == sorted(stored_keys)  # nothing lost
+    assert len(posted_keys) == len(set(posted_keys))  # nothing doubled
+    # Delivered in the order the partnership produced them.
+    expected_order = ["charter-ready", "crawl-1:sent", "review-1:opened", "review-1:decided", "walk-kickoff:sent"]
+    assert [k.removeprefix(f"{workflow_id}:") for k in posted_keys][:5] == expected_order
+
+
+@pytest.fixture
+def own_dev_server(tmp_path: Path) -> Iterator[tuple[list[str], int]]:
+    port = _free_port()
+    command = [*start_dev_command(tmp_path / "temporal.db", port=port, ui_port=_free_port()), "--headless"]
+    yield command, port
+
+
+async def _wait_for_server(port: int, timeout: float = 60) -> Client:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        except RuntimeError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def test_a_server_restart_mid_lifecycle_loses_no_partnership_and_no_timer(
+    own_dev_server: tuple[list[str], int], settings: Settings, store: Store
+) -> None:
+    command, port = own_dev_server
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = await _wait_for_server(port)
+        charter = example_charter()
+        async with running_worker(client, settings, store):
+            handle = await start(client, settings, charter, TimeScale(seconds_per_week=1))
+            await sign_both(client, charter.slug)
+            await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
+
+            # Stop the server while Crawl's 4-week (4 s) timer runs, and keep it down past the timer.
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+            await asyncio.sleep(5)
+            server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await _wait_for_server(port)
+
+            await record_pilots(client, charter.slug)
+            status = await wait_for(client, charter.slug, at("crawl", Step.GATE_REVIEW), timeout=60)
+            assert status.partnership.signatures and status.current_gate and status.current_gate.passed
+            await decide(client, charter.slug, Outcome.GO)
+            status = await wait_for(
+                client, charter.slug, lambda s: at("walk", Step.UNDERWAY)(s) and len(s.partnership.open_tasks) > 3
+            )
+            await handle.terminate("test over")
+        assert [r.gate.value for r in status.partnership.reviews] == ["crawl"]
+        assert {t.kind for t in store.tasks(charter.workflow_id)} == {"crawl-kickoff", "walk-kickoff"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
