@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities import Messenger, RecordKeeping, TaskDesk
@@ -69,7 +70,11 @@ async def main() -> None:
     notifier = make_notifier(settings, store)
     if isinstance(notifier, SlackNotifier):
         # A bad token or channel stops the worker here, before any partnership depends on it.
-        logging.info("slack: %s", notifier.verify())
+        try:
+            logging.info("slack: %s", notifier.verify())
+        except ApplicationError as error:
+            logging.error("slack is misconfigured: %s", error.message)
+            raise SystemExit(1) from None
     worker = build_worker(client, settings, notifier=notifier, store=store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,113 @@
+"""Secrets come only from the environment and leak nowhere: logs, histories, the store, output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client
+
+from partnerships.config import REPO_ROOT, Settings
+from partnerships.store import NotificationRow, Store, make_engine
+from tests.conftest import example_charter
+from tests.fake_slack import CHANNEL_ID, FakeSlack
+
+PARTNERSHIPS = str(Path(sys.executable).parent / "partnerships")
+
+
+async def _run(env: dict[str, str], *command: str, timeout: float = 60) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, output.decode(errors="replace")
+
+
+async def test_planted_secrets_appear_in_no_log_history_store_row_or_message(
+    client: Client, settings: Settings, tmp_path: Path
+) -> None:
+    token = f"xoxb-PLANTED-{uuid.uuid4().hex}"
+    signing_secret = f"PLANTED-signing-{uuid.uuid4().hex}"
+    api_key = f"PLANTED-api-key-{uuid.uuid4().hex}"
+    secrets = (token, signing_secret, api_key)
+    charter = example_charter()
+    charter_file = tmp_path / "charter.yaml"
+    charter_file.write_text(json.dumps(charter.model_dump(mode="json")))
+    seen: list[str] = []
+
+    with FakeSlack(valid_tokens={token}) as slack:
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+            "DATABASE_URL": settings.store_url,
+            "PARTNERSHIPS_TASK_QUEUE": settings.task_queue,
+            "SLACK_BOT_TOKEN": token,
+            "SLACK_SIGNING_SECRET": signing_secret,
+            "SLACK_CHANNEL": CHANNEL_ID,
+            "SLACK_API_URL": slack.base_url,
+        }
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "worker.py",
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            for command in (
+                ["charter", "render", str(charter_file)],
+                ["start", str(charter_file), "--time-scale", "1w=1s"],
+                ["sign", charter.slug, "--as", "mallory@evil.example"],  # refused
+                ["sign", charter.slug, "--as", "dana@ourco.example"],
+                ["sign", charter.slug, "--as", "sam@acme.example"],
+                ["status", charter.slug, "--json"],
+                ["exit", charter.slug, "--as", "dana@ourco.example", "--reason", "secrets test"],
+                ["doctor"],
+            ):
+                _, output = await _run(env, PARTNERSHIPS, *command)
+                seen.append(output)
+            for _ in range(300):
+                rows = [n.status for n in _store_notifications(settings)]
+                if rows and set(rows) == {"delivered"} and len(rows) >= 5:
+                    break
+                await asyncio.sleep(0.1)
+            assert slack.posted(CHANNEL_ID), "the worker posted to Slack with the planted token"
+        finally:
+            worker.terminate()
+            worker_output, _ = await worker.communicate()
+        seen.append(worker_output.decode(errors="replace"))
+
+        # A worker given a token Slack rejects stops with a clear error that does not echo the token.
+        bad_token = f"xoxb-PLANTED-wrong-{uuid.uuid4().hex}"
+        code, output = await _run({**env, "SLACK_BOT_TOKEN": bad_token}, sys.executable, "worker.py")
+        assert code != 0 and "invalid_auth" in output and "Traceback" not in output
+        assert bad_token not in output
+
+    # An API key for a Temporal that cannot be reached is not echoed in the error either.
+    code, output = await _run(
+        {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:1", "TEMPORAL_API_KEY": api_key}, PARTNERSHIPS, "status", "x"
+    )
+    assert code == 1 and output.startswith("error: cannot reach Temporal")
+    seen.append(output)
+
+    history = await client.get_workflow_handle(charter.workflow_id).fetch_history()
+    seen.append(history.to_json())
+    seen.append(Path(settings.store_url.removeprefix("sqlite:///")).read_bytes().decode(errors="replace"))
+    everything = "\n".join(seen)
+    assert "Acme Analytics" in everything  # the haystack is real
+    for secret in secrets:
+        assert secret not in everything
+
+
+def _store_notifications(settings: Settings) -> list[NotificationRow]:
+    store = Store(make_engine(settings.store_url))
+    try:
+        return store.notifications()
+    finally:
+        store.engine.dispose()
