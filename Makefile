@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEMPORAL_DB ?= .data/temporal.db
 
-.PHONY: help demo test lint format server worker slack temporal bench histories clean
+.PHONY: help demo test lint format server worker slack temporal chromium bench histories clean
 
 help:
 	@echo "make demo    - dev server + Web UI + worker, then one partnership through every phase (DEMO_EXIT=1 to stop at the end)"
@@ -36,7 +36,12 @@ format: $(INSTALLED)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: $(INSTALLED) temporal lint
+# Headless Chromium for the Web UI browser test, from Debian (Playwright must not download one).
+chromium:
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for the browser test..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(INSTALLED) temporal chromium lint
 	$(PY) -m pytest
 
 server: $(INSTALLED) temporal

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities import Messenger, RecordKeeping, TaskDesk
@@ -22,6 +23,7 @@ from partnerships.slack import SlackNotifier, make_notifier
 from partnerships.store import Store, make_engine
 from partnerships.templates import load_task_templates, make_environment
 from partnerships.temporal_client import make_client
+from partnerships.visibility import register_missing
 from workflows import PartnershipWorkflow
 
 # Activities are short, blocking store and HTTP calls: a small thread pool is plenty.
@@ -66,6 +68,13 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
     client = await make_client(settings)
+    try:
+        added = await register_missing(client, settings.temporal_namespace)
+        if added:
+            logging.info("registered search attributes: %s", ", ".join(added))
+    except RPCError as error:
+        # Managed namespaces may not allow it; the README says how to register them there.
+        logging.warning("could not check search attributes (%s); the Web UI filters need them", error.message)
     store = Store(make_engine(settings.store_url))
     notifier = make_notifier(settings, store)
     if isinstance(notifier, SlackNotifier):

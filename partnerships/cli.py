@@ -7,12 +7,14 @@ one line per problem and exit code 1, never a traceback (unless --debug).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -34,13 +36,17 @@ from partnerships.domain.lifecycle import (
     CompleteTaskRequest,
     DecisionRequest,
     ExitRequest,
+    Phase,
     PilotResultRequest,
     RecommitRequest,
     ScorecardRequest,
+    Signature,
     SignRequest,
     TimeScale,
     WalkResultRequest,
 )
+from partnerships.portfolio import PartnershipFacts, build_report, humanize, phase_periods
+from partnerships.report import ReportFormat, load_partnership, load_portfolio, review_facts_from_state, write_report
 from partnerships.store import Store, make_engine
 from partnerships.templates import make_environment
 from partnerships.temporal_client import make_client
@@ -509,42 +515,251 @@ def list_partnerships(
         str | None,
         typer.Option(help="Only this phase: charter, crawl, walk, run, exited, completed."),
     ] = None,
+    tier: Annotated[int | None, typer.Option(help="Only this tier: 1, 2 or 3.")] = None,
+    partner: Annotated[str | None, typer.Option(help="Only partners whose name starts with this.")] = None,
+    rag: Annotated[str | None, typer.Option(help="Only this RAG status: red, amber, green.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only gate reviews past their deadline.")] = False,
     include_closed: Annotated[bool, typer.Option("--all", help="Include closed partnerships.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Every partnership, from Temporal's visibility (what the Web UI shows)."""
-    rows = run_async(_list(phase, include_closed))
+    """The portfolio at a glance, from Temporal's visibility (the same filters as the Web UI)."""
+
+    async def go() -> list[dict[str, Any]]:
+        return await service.list_partnerships(
+            await _client(),
+            phase=phase,
+            tier=tier,
+            partner=partner,
+            rag=rag,
+            overdue=overdue,
+            include_closed=include_closed,
+        )
+
+    rows = run_async(go())
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
+    if not rows:
+        out.print("[dim]no partnership matches[/dim]")
+        return
     table = Table()
-    for column in (
-        "partnership",
-        "partner",
-        "tier",
-        "phase",
-        "step",
-        "last gate",
-        "review due",
-        "RAG",
-    ):
+    for column in ("partnership", "partner", "tier", "phase", "time in phase", "next deadline", "last gate", "RAG"):
         table.add_column(column)
     for r in rows:
         table.add_row(
-            r["slug"],
-            r["partner"],
-            str(r["tier"]),
-            r["phase"],
-            r["step"],
+            escape(r["slug"]),
+            escape(r["partner"] or ""),
+            str(r["tier"] or ""),
+            f"{r['phase']} · {r['step']}",
+            humanize(timedelta(seconds=r["seconds_in_phase"])) if r["seconds_in_phase"] is not None else "",
+            _deadline_cell(r),
             r["last_gate_outcome"] or "",
-            r["review_deadline"] or "",
-            r["rag"] or "",
+            _rag_cell(r["rag"]),
         )
     out.print(table)
 
 
-async def _list(phase: str | None, include_closed: bool) -> list[dict[str, Any]]:
-    return await service.list_partnerships(await _client(), phase=phase, include_closed=include_closed)
+def _deadline_cell(row: dict[str, Any]) -> str:
+    deadline = row["next_deadline"]
+    if deadline is None:
+        return ""
+    text = f"{datetime.fromisoformat(deadline):%Y-%m-%d %H:%M}"
+    return f"[bold red]{text} overdue[/bold red]" if row["overdue"] else text
+
+
+_RAG_STYLES = {"red": "bold red", "amber": "bold yellow", "green": "bold green"}
+
+
+def _rag_cell(rag: str | None) -> str:
+    return f"[{_RAG_STYLES.get(rag, 'bold')}]{rag}[/]" if rag else ""
+
+
+@app.command()
+@handles_errors
+def show(reference: Reference, as_json: JsonFlag = False) -> None:
+    """One partnership's whole record: signatures, phases, every gate review and decision, all tasks."""
+    current = run_async(_status(reference))
+    store = Store(make_engine(Settings().store_url))
+    record = _full_record(current, store)
+    if as_json:
+        sys.stdout.write(json.dumps(record, indent=2, default=_json_default) + "\n")
+        return
+    _print_record(current, record)
+
+
+def _full_record(current: PartnershipStatus, store: Store) -> dict[str, Any]:
+    """The workflow's state, completed by the store (which keeps every review, not only the latest)."""
+    p = current.partnership
+    _, stored_reviews, tasks = load_partnership(store, p.workflow_id)
+    reviews = {r.id: r for r in stored_reviews}
+    # The workflow's copies are the freshest (the open review changes with new evidence).
+    for review in [*p.reviews, *([p.review] if p.review else [])]:
+        reviews[review.id] = review_facts_from_state(p.workflow_id, review)
+    ordered = sorted(reviews.values(), key=lambda r: r.opened_at)
+    facts = PartnershipFacts(
+        id=p.workflow_id,
+        slug=p.charter.slug,
+        partner=p.charter.partner.name,
+        tier=int(p.charter.tier),
+        phase=p.phase.value,
+        step=p.step.value,
+        started_at=p.started_at,
+        phase_started_at=p.phase_started_at,
+        end_reason=p.end_reason,
+    )
+    now = datetime.now(UTC)
+    return {
+        "partnership": status_json(current),
+        "started_at": p.started_at,
+        "signatures": [s.model_dump(mode="json") for s in p.signatures],
+        "recommitments": [s.model_dump(mode="json") for s in p.recommitments],
+        "phases": [
+            {
+                "phase": period.phase,
+                "started_at": period.started_at,
+                "ended_at": period.ended_at,
+                "seconds": round(period.duration(now).total_seconds()),
+            }
+            for period in phase_periods(
+                facts,
+                ordered,
+                tasks,
+                signed_at=_both_signed_at(p.signatures),
+                recommitted_at=_both_signed_at(p.recommitments) if p.phase in (Phase.RUN, Phase.COMPLETED) else None,
+            )
+        ],
+        "reviews": [dataclasses.asdict(r) for r in ordered],
+        "tasks": [dataclasses.asdict(t) for t in tasks],
+    }
+
+
+def _both_signed_at(signatures: list[Signature]) -> datetime | None:
+    return max(s.signed_at for s in signatures) if len(signatures) == 2 else None
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _print_record(current: PartnershipStatus, record: dict[str, Any]) -> None:
+    p = current.partnership
+    out.print(f"[bold]{escape(p.charter.partner.name)}[/bold] [dim]{p.workflow_id}[/dim]")
+    out.print(
+        f"tier {int(p.charter.tier)} · {p.charter.leverage_strength.value} leverage · "
+        f"[bold cyan]{p.phase_label()}[/bold cyan] ({p.step.value})"
+    )
+    out.print(f"awaiting: {escape(current.awaiting)}")
+    if p.end_reason:
+        out.print(f"ended: {escape(p.end_reason)}")
+    out.print(f"\n[bold]Charter[/bold]\n  sent for signature {_when(p.started_at)}")
+    for s in p.signatures:
+        out.print(f"  signed by {escape(s.name)} ({s.side.value}) {_when(s.signed_at)}")
+    for s in p.recommitments:
+        out.print(f"  re-committed to Run: {escape(s.name)} ({s.side.value}) {_when(s.signed_at)}")
+    _print_phases(record["phases"])
+    for review in record["reviews"]:
+        _print_review(review)
+    _print_tasks(record["tasks"])
+
+
+def _print_phases(phases: list[dict[str, Any]]) -> None:
+    table = Table(title="Phases", title_justify="left")
+    for column in ("phase", "from", "to", "time"):
+        table.add_column(column)
+    for period in phases:
+        table.add_row(
+            period["phase"],
+            _when(period["started_at"]),
+            _when(period["ended_at"]) or "[dim]now[/dim]",
+            humanize(timedelta(seconds=period["seconds"])),
+        )
+    out.print(table)
+
+
+def _evidence_lines(evidence: dict[str, Any]) -> list[str]:
+    def describe(value: Any) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, ""))
+        if isinstance(value, list):
+            return "; ".join(describe(item) for item in value) or "none"
+        return "not recorded" if value is None else str(value)
+
+    return [f"{key}: {describe(value)}" for key, value in evidence.items()]
+
+
+def _print_review(review: dict[str, Any]) -> None:
+    out.print(
+        f"\n[bold]{escape(review['label'])}[/bold] [dim]{review['id']} · opened {_when(review['opened_at'])}[/dim]"
+    )
+    for line in _evidence_lines(review["evidence"]):
+        out.print(f"  evidence · {escape(line)}")
+    for c in review["criteria"]:
+        verdict = "[green]pass[/green]" if c["passed"] else "[red]fail[/red]"
+        measured = escape(c["measured"] or "not recorded")
+        out.print(f"  {verdict} {escape(c['question'])} — {measured} (needs {escape(c['threshold'])})")
+    out.print(f"  recommendation: [bold]{review['recommendation']}[/bold] — {escape(review['rationale'])}")
+    if review["outcome"] is None:
+        out.print("  decision: [yellow]awaited[/yellow]")
+        return
+    flags = ("[bold red] OVERRIDE[/bold red]" if review["overrides_failing_gate"] else "") + (
+        " [bold magenta]BY POLICY[/bold magenta]" if review["by_policy"] else ""
+    )
+    out.print(
+        f"  decision: [bold]{review['outcome']}[/bold]{flags} by {escape(review['decided_by_name'] or '')} "
+        f"<{escape(review['decided_by'] or '')}> {_when(review['decided_at'])}"
+        + (f" — {escape(review['reason'])}" if review["reason"] else "")
+    )
+
+
+def _print_tasks(tasks: list[dict[str, Any]]) -> None:
+    if not tasks:
+        out.print("\n[dim]no tasks in the store[/dim]")
+        return
+    table = Table(title="Tasks", title_justify="left")
+    for column in ("task", "title", "owner", "status", "created", "due", "closed"):
+        table.add_column(column)
+    for t in tasks:
+        closed = f"{_when(t['closed_at'])} by {t['closed_by']}" if t["closed_at"] else ""
+        table.add_row(
+            escape(t["id"]),
+            escape(t["title"]),
+            escape(t["owner"]),
+            t["status"],
+            _when(t["created_at"]),
+            _when(t["due_at"]),
+            escape(closed),
+        )
+    out.print(table)
+
+
+@app.command()
+@handles_errors
+def report(
+    report_format: Annotated[str, typer.Option("--format", help="html, md or both.")] = ReportFormat.BOTH.value,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the report into.")] = Path("reports"),
+) -> None:
+    """The portfolio's quarterly scorecard and gate funnel, from the engine's store."""
+    try:
+        formats = ReportFormat(report_format)
+    except ValueError:
+        raise UserError([f"--format: '{report_format}' is not a format (html, md or both)"]) from None
+    settings = Settings()
+    portfolio = build_report(*load_portfolio(Store(make_engine(settings.store_url))), generated_at=datetime.now(UTC))
+    try:
+        written = write_report(portfolio, make_environment(settings.templates_dir), formats, output)
+    except OSError as error:
+        raise UserError([f"--output: cannot write to {output} ({error.strerror or error})"]) from None
+    for path in written:
+        out.print(f"wrote {path}")
 
 
 @app.command()
@@ -599,4 +814,13 @@ def doctor() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal client's native threads can outlive a short command and crash the
+    # interpreter's shutdown (sdk-python #300); everything is printed, so leave at once.
+    os._exit(code)
