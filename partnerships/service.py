@@ -72,7 +72,7 @@ def _static_details(charter: Charter) -> str:
         f"**Leverage:** {', '.join(lv.value for lv in charter.leverage)} ({charter.leverage_strength.value})  \n"
         f"**Metric:** {charter.measurement.metric.name}, baseline {charter.measurement.metric.baseline:g} "
         f"{charter.measurement.metric.unit} ({charter.measurement.metric.direction.value})\n\n"
-        f"**Goals**\n{goals}"
+        f"**Goals**\n\n{goals}"
     )
 
 

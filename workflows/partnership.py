@@ -421,10 +421,12 @@ class PartnershipWorkflow:
         charter = p.charter
         lines = [
             f"## {charter.partner.name} — {p.phase_label()} ({p.step.value})",
+            "",
             f"**Tier** {int(charter.tier)} · **Leverage** {charter.leverage_strength.value} · "
             f"**Metric** {charter.measurement.metric.name}",
             "",
             f"**Latest:** {summary}",
+            "",
             f"**Awaiting:** {p.awaiting()}",
         ]
         evaluation = p.review.evaluation if p.review else None
