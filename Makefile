@@ -12,6 +12,8 @@ help:
 	@echo "make test    - lint, type-check and the whole test suite on a real Temporal dev server"
 	@echo "make server  - run the Temporal dev server (with Web UI on :8233) in the foreground"
 	@echo "make worker  - run the worker in the foreground"
+	@echo "make slack   - run the Slack app (Socket Mode or HTTP, see README)"
+	@echo "make bench   - measure the engine against Temporal's floor (python -m bench --quick for a smoke run)"
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +56,10 @@ worker: $(INSTALLED)
 # The Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP on SLACK_PORT (see README).
 slack: $(INSTALLED)
 	$(PY) -m partnerships.slack
+
+# Engine vs Temporal's floor on this machine: own dev server and worker processes (~8 min on 2 cores).
+bench: $(INSTALLED) temporal
+	$(PY) -m bench
 
 histories: $(INSTALLED) temporal
 	$(PY) -m tests.record_histories

@@ -1,0 +1,180 @@
+"""python -m bench [--lifecycles N] [--open M] [--json] [--quick]
+
+One run, on its own Temporal dev server and worker processes:
+1. lifecycles per second against a skeleton workflow with the same Temporal calls (the floor);
+2. history size per complete lifecycle and for a partnership 40 quarters into Run;
+3. worker memory per open partnership against per idle skeleton;
+4. `partnerships list --phase walk --json` against the bare visibility query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from bench import history, measure
+from bench.processes import DevServer, dev_server, memory_of, worker_process
+from bench.report import Options, Results, as_json, print_table
+from partnerships.domain.lifecycle import TimeScale
+
+# A week lasts 50 ms: a lifecycle's phase timers add up to ~3.2 s, short next to its work under load,
+# while every window the driver acts in (4 weeks and more) still lasts 200 ms or longer.
+LIFECYCLE_SECONDS_PER_WEEK = 0.05
+# How many lifecycles and skeletons run at once: enough to keep both cores busy.
+CONCURRENCY = 50
+QBRS_PER_LIFECYCLE = 4
+LONG_QUARTERS = 40
+HISTORY_SAMPLE = 10
+PORTFOLIO_REPEATS = 5
+# The SDK's default workflow cache; build_worker does not change it, nor does the skeleton's worker.
+MAX_CACHED_WORKFLOWS = 1000
+# Opening partnerships (start + two signatures) ran at about 8 per second on the 2-core machine;
+# Crawl must outlast opening them all.
+OPEN_RATE_GUESS = 8.0
+
+# The issue asked for 200 and 2000; on 2 cores the dev server completes ~0.5 lifecycles and opens ~8
+# partnerships per second, so those would take ~25 minutes. These finish in under 10.
+DEFAULT_LIFECYCLES = 50
+DEFAULT_OPEN = 500
+
+err = Console(stderr=True)
+
+
+def progress(message: str) -> None:
+    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
+
+
+def open_scale(count: int) -> TimeScale:
+    """Slow enough that open partnerships stay in Crawl (4 weeks) while all are opened and measured."""
+    crawl_seconds = max(20.0, 1.5 * count / OPEN_RATE_GUESS + 20)
+    return TimeScale(seconds_per_week=crawl_seconds / 4)
+
+
+async def throughput_and_history(server: DevServer, store_url: str, options: Options, results: Results) -> None:
+    scale = TimeScale(seconds_per_week=LIFECYCLE_SECONDS_PER_WEEK)
+    client = server.client
+    async with (
+        worker_process("partnership", measure.unique_queue("engine"), server.address, store_url) as engine,
+        worker_process("skeleton", measure.unique_queue("floor"), server.address, store_url) as floor,
+    ):
+        progress("reference lifecycle (alone)")
+        reference = await measure.reference_lifecycle(client, engine, scale, QBRS_PER_LIFECYCLE)
+        plan = measure.skeleton_plan(reference, _rounds())
+        skeleton_id, skeleton_run = await measure.drive.full_skeleton(client, floor.task_queue, plan)
+        skeleton = await history.chain(client, skeleton_id, skeleton_run)
+        progress(f"{options.lifecycles} lifecycles, then as many skeletons, {CONCURRENCY} at a time")
+        results.throughput, lifecycles = await measure.lifecycles_vs_floor(
+            client,
+            engine,
+            floor,
+            plan,
+            count=options.lifecycles,
+            concurrency=CONCURRENCY,
+            scale=scale,
+            qbrs=QBRS_PER_LIFECYCLE,
+        )
+        t = results.throughput
+        progress(f"{t.lifecycles_per_second:.2f} lifecycles/s, {t.skeletons_per_second:.2f} skeletons/s")
+        samples = await measure.sample_histories(client, lifecycles, HISTORY_SAMPLE)
+        progress(f"one partnership through {options.quarters} quarters of Run")
+        long_runs = await measure.long_partnership(client, engine, scale, options.quarters)
+    results.history = measure.HistorySize(
+        reference_runs=reference,
+        skeleton_runs=skeleton,
+        sampled_events=[sum(r.events for r in runs) for runs in samples],
+        sampled_activities=[history.total(runs, "activities") for runs in samples],
+        long_quarters=options.quarters,
+        long_runs=long_runs,
+    )
+
+
+def _rounds() -> list[list[int]]:
+    return measure.drive.lifecycle_rounds(QBRS_PER_LIFECYCLE)
+
+
+async def memory_and_portfolio(server: DevServer, store_url: str, options: Options, results: Results) -> None:
+    client = server.client
+    scale = open_scale(options.open)
+    async with (
+        worker_process("partnership", measure.unique_queue("engine-memory"), server.address, store_url) as engine,
+        worker_process("skeleton", measure.unique_queue("floor-memory"), server.address, store_url) as floor,
+    ):
+        await asyncio.sleep(2)  # let both finish starting up before their baselines are read
+        engine_baseline, floor_baseline = memory_of(engine.pid), memory_of(floor.pid)
+        progress(f"{options.open} partnerships into Crawl (a week lasts {scale.seconds_per_week:g} s)")
+        setup_seconds, open_ids = await measure.open_partnerships(client, engine, options.open, CONCURRENCY, scale)
+        engine_loaded = memory_of(engine.pid)
+        progress(f"opened in {setup_seconds:.0f} s; engine worker {engine_baseline} -> {engine_loaded}")
+        first_open = await history.run_history(client, open_ids[0])
+        progress(f"{options.open} idle skeletons")
+        await measure.open_skeletons(client, floor, measure.idle_skeleton_plan(first_open), options.open, CONCURRENCY)
+        floor_loaded = memory_of(floor.pid)
+        progress(f"floor worker {floor_baseline} -> {floor_loaded}")
+        results.memory = measure.WorkerMemory(
+            open_workflows=options.open,
+            engine_baseline=engine_baseline,
+            engine_loaded=engine_loaded,
+            floor_baseline=floor_baseline,
+            floor_loaded=floor_loaded,
+            max_cached_workflows=MAX_CACHED_WORKFLOWS,
+            seconds_per_week=scale.seconds_per_week,
+            setup_seconds=setup_seconds,
+        )
+        results.open_history = first_open
+        progress(f"moving the {options.open} partnerships into Walk when their Crawl reviews open")
+        in_walk = await measure.move_into_walk(client, open_ids, CONCURRENCY)
+        progress("portfolio queries")
+        results.portfolio = await measure.portfolio_queries(client, server.address, in_walk, PORTFOLIO_REPEATS)
+
+
+async def benchmark(options: Options) -> Results:
+    results = Results(options=options)
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="partnerships-bench-") as work:
+        work_dir = Path(work)
+        store_url = f"sqlite:///{work_dir / 'store.db'}"
+        progress(f"starting a Temporal dev server (state in {work_dir})")
+        async with dev_server(work_dir) as server:
+            await throughput_and_history(server, store_url, options, results)
+            await memory_and_portfolio(server, store_url, options, results)
+    results.total_seconds = time.perf_counter() - began
+    return results
+
+
+def main(
+    lifecycles: Annotated[
+        int, typer.Option(help="Complete lifecycles to run (and as many skeletons).", min=1)
+    ] = DEFAULT_LIFECYCLES,
+    open_: Annotated[
+        int, typer.Option("--open", help="Open partnerships for the memory and portfolio figures.", min=1)
+    ] = DEFAULT_OPEN,
+    as_json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    quick: Annotated[bool, typer.Option(help="Small numbers: a smoke run in about a minute.")] = False,
+) -> None:
+    """Measure the engine against Temporal's own floor on this machine."""
+    options = Options(
+        lifecycles=10 if quick else lifecycles,
+        open=100 if quick else open_,
+        quarters=10 if quick else LONG_QUARTERS,
+        concurrency=CONCURRENCY,
+        qbrs=QBRS_PER_LIFECYCLE,
+        max_cached_workflows=MAX_CACHED_WORKFLOWS,
+    )
+    results = asyncio.run(benchmark(options))
+    if as_json_:
+        sys.stdout.write(json.dumps(as_json(results), indent=2) + "\n")
+    else:
+        # Piped into a file or CI log, Rich would wrap the table at 80 columns.
+        print_table(results, Console() if sys.stdout.isatty() else Console(width=160))
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,368 @@
+"""The four measurements. Each returns plain figures; `bench.report` prints them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from temporalio.client import Client
+
+from bench import drive, history
+from bench.bare_list import bare_rows
+from bench.history import RunHistory
+from bench.processes import Memory, WorkerProcess
+from bench.skeleton import SkeletonInput, SkeletonRun, Stage
+from partnerships import service
+from partnerships.config import REPO_ROOT
+from partnerships.domain.lifecycle import TimeScale
+
+T = TypeVar("T")
+# A timer of zero would not reach the server: the floor's timers last at least this long.
+MIN_TIMER_SECONDS = 0.001
+# How long an idle skeleton sleeps: far longer than the memory measurement.
+IDLE_SECONDS = 3600.0
+
+
+async def bounded(count: int, concurrency: int, one: Callable[[], Awaitable[T]]) -> tuple[float, list[T]]:
+    """Run `one` `count` times, at most `concurrency` at once; wall-clock seconds and results."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def limited() -> T:
+        async with gate:
+            return await one()
+
+    began = time.perf_counter()
+    results = await asyncio.gather(*(limited() for _ in range(count)))
+    return time.perf_counter() - began, list(results)
+
+
+# ------------------------------------------------------------ the floor
+
+
+def _spread(total: int, parts: int) -> list[int]:
+    share, rest = divmod(total, parts)
+    return [share + (1 if i < rest else 0) for i in range(parts)]
+
+
+def skeleton_plan(runs: list[RunHistory], rounds: list[list[int]]) -> SkeletonInput:
+    """The floor with the reference lifecycle's counts, run by run, in the driver's rounds.
+
+    The timers that fired (the phase timers) are waited out, with the same durations, before
+    the driver's next wait, where the engine's are; the others are started and cancelled.
+    """
+    assert len(runs) == len(rounds), f"reference has {len(runs)} runs, driver expects {len(rounds)}"
+    plan = []
+    for run, updates in zip(runs, rounds, strict=True):
+        stages = len(updates)
+        activities = _spread(run.counts["activities"], stages)
+        cancelled = _spread(run.unfired_timers, stages)
+        fired: list[list[float]] = [[] for _ in range(stages)]
+        waits = max(stages - 1, 1)
+        for i, seconds in enumerate(run.fired_timers):
+            fired[min(i, waits - 1)].append(max(seconds, MIN_TIMER_SECONDS))
+        plan.append(
+            SkeletonRun(
+                stages=[
+                    Stage(updates=u, activities=a, cancelled_timers=c, timers=f)
+                    for u, a, c, f in zip(updates, activities, cancelled, fired, strict=True)
+                ]
+            )
+        )
+    return SkeletonInput(runs=plan)
+
+
+def idle_skeleton_plan(open_partnership: RunHistory) -> SkeletonInput:
+    """An open partnership in Crawl, as the floor: its Updates and activities, then a long sleep."""
+    stage = Stage(updates=2, activities=open_partnership.counts["activities"], timers=[IDLE_SECONDS])
+    return SkeletonInput(runs=[SkeletonRun(stages=[stage])])
+
+
+# ------------------------------------------------------------ throughput
+
+
+@dataclass
+class Throughput:
+    lifecycles: int
+    concurrency: int
+    seconds_per_week: float
+    lifecycle_seconds: float
+    skeleton_seconds: float
+    refused_decisions: int
+
+    @property
+    def lifecycles_per_second(self) -> float:
+        return self.lifecycles / self.lifecycle_seconds
+
+    @property
+    def skeletons_per_second(self) -> float:
+        return self.lifecycles / self.skeleton_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.lifecycles_per_second / self.skeletons_per_second
+
+
+async def reference_lifecycle(client: Client, worker: WorkerProcess, scale: TimeScale, qbrs: int) -> list[RunHistory]:
+    """One lifecycle alone on an idle worker: the counts the floor copies, and the history figures."""
+    workflow_id, first_run = await drive.full_lifecycle(client, worker.task_queue, scale, qbrs, drive.Anomalies())
+    return await history.chain(client, workflow_id, first_run)
+
+
+async def lifecycles_vs_floor(
+    client: Client,
+    engine: WorkerProcess,
+    floor: WorkerProcess,
+    plan: SkeletonInput,
+    *,
+    count: int,
+    concurrency: int,
+    scale: TimeScale,
+    qbrs: int,
+) -> tuple[Throughput, list[tuple[str, str]]]:
+    anomalies = drive.Anomalies()
+    lifecycle_seconds, lifecycles = await bounded(
+        count, concurrency, lambda: drive.full_lifecycle(client, engine.task_queue, scale, qbrs, anomalies)
+    )
+    skeleton_seconds, _ = await bounded(count, concurrency, lambda: drive.full_skeleton(client, floor.task_queue, plan))
+    figures = Throughput(
+        lifecycles=count,
+        concurrency=concurrency,
+        seconds_per_week=scale.seconds_per_week,
+        lifecycle_seconds=lifecycle_seconds,
+        skeleton_seconds=skeleton_seconds,
+        refused_decisions=len(anomalies.refused),
+    )
+    return figures, lifecycles
+
+
+# ------------------------------------------------------------- history
+
+
+@dataclass
+class HistorySize:
+    reference_runs: list[RunHistory]
+    skeleton_runs: list[RunHistory]
+    sampled_events: list[int]
+    sampled_activities: list[int]
+    long_quarters: int
+    long_runs: list[RunHistory]
+
+    @property
+    def events_per_lifecycle(self) -> int:
+        return sum(run.events for run in self.reference_runs)
+
+    @property
+    def bytes_per_lifecycle(self) -> int:
+        return sum(run.bytes for run in self.reference_runs)
+
+    @property
+    def long_current_run_events(self) -> int:
+        return self.long_runs[-1].events
+
+    @property
+    def long_max_run_events(self) -> int:
+        return max(run.events for run in self.long_runs)
+
+    def bytes_by_type(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for run in self.reference_runs:
+            counts.update(run.bytes_by_type)
+        return counts
+
+
+async def sample_histories(client: Client, lifecycles: list[tuple[str, str]], size: int) -> list[list[RunHistory]]:
+    return [await history.chain(client, workflow_id, run_id) for workflow_id, run_id in lifecycles[:size]]
+
+
+async def long_partnership(client: Client, worker: WorkerProcess, scale: TimeScale, quarters: int) -> list[RunHistory]:
+    """A partnership that has held `quarters` QBRs in Run: every run of it, the latest last."""
+    anomalies = drive.Anomalies()
+    charter, handle = await drive.start(client, worker.task_queue, scale)
+    await drive.into_run(client, charter, anomalies)
+    for _ in range(quarters):
+        await drive.hold_qbr(client, charter, anomalies)
+    assert handle.first_execution_run_id is not None
+    return await history.chain(client, charter.workflow_id, handle.first_execution_run_id)
+
+
+# -------------------------------------------------------------- memory
+
+
+@dataclass
+class WorkerMemory:
+    open_workflows: int
+    engine_baseline: Memory
+    engine_loaded: Memory
+    floor_baseline: Memory
+    floor_loaded: Memory
+    max_cached_workflows: int
+    seconds_per_week: float
+    setup_seconds: float
+
+    def _per_workflow_kib(self, baseline: Memory, loaded: Memory) -> float:
+        return (loaded.peak_mib - baseline.rss_mib) * 1024 / self.open_workflows
+
+    @property
+    def engine_kib_per_workflow(self) -> float:
+        return self._per_workflow_kib(self.engine_baseline, self.engine_loaded)
+
+    @property
+    def floor_kib_per_workflow(self) -> float:
+        return self._per_workflow_kib(self.floor_baseline, self.floor_loaded)
+
+    @property
+    def ratio(self) -> float:
+        return self.engine_kib_per_workflow / self.floor_kib_per_workflow
+
+
+async def settled(client: Client, workflow_ids: list[str]) -> None:
+    """Wait until the last workflows started have no activity left to run: the worker is at rest."""
+    for workflow_id in workflow_ids[-5:]:
+        handle = client.get_workflow_handle(workflow_id)
+        while (await handle.describe()).raw_description.pending_activities:
+            await asyncio.sleep(0.2)
+    await asyncio.sleep(2)
+
+
+async def open_partnerships(
+    client: Client, engine: WorkerProcess, count: int, concurrency: int, scale: TimeScale
+) -> tuple[float, list[str]]:
+    seconds, workflow_ids = await bounded(
+        count, concurrency, lambda: drive.open_in_crawl(client, engine.task_queue, scale)
+    )
+    await settled(client, workflow_ids)
+    return seconds, workflow_ids
+
+
+async def open_skeletons(
+    client: Client, floor: WorkerProcess, plan: SkeletonInput, count: int, concurrency: int
+) -> list[str]:
+    _, workflow_ids = await bounded(count, concurrency, lambda: drive.open_skeleton(client, floor.task_queue, plan))
+    await settled(client, workflow_ids)
+    return workflow_ids
+
+
+# ----------------------------------------------------------- portfolio
+
+
+@dataclass
+class Portfolio:
+    in_walk: int
+    cli_rows: int
+    bare_rows: int
+    cli_subprocess_seconds: float
+    bare_subprocess_seconds: float
+    cli_in_process_seconds: float
+    bare_in_process_seconds: float
+    repeats: int
+
+    @property
+    def subprocess_ratio(self) -> float:
+        return self.cli_subprocess_seconds / self.bare_subprocess_seconds
+
+    @property
+    def in_process_ratio(self) -> float:
+        return self.cli_in_process_seconds / self.bare_in_process_seconds
+
+
+SUBPROCESS_ATTEMPTS = 3
+
+
+async def _timed_subprocess(command: list[str], environment: dict[str, str]) -> tuple[float, int]:
+    for _ in range(SUBPROCESS_ATTEMPTS):
+        began = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=REPO_ROOT, env=environment, stdout=asyncio.subprocess.PIPE
+        )
+        output, _ = await process.communicate()
+        elapsed = time.perf_counter() - began
+        if process.returncode == 0:
+            return elapsed, len(json.loads(output))
+        # Seen once on this machine: a segfault (-11) while the SDK's runtime shuts down. Timed again.
+        print(f"{command[0]} ... exited with {process.returncode}; timing it again", file=sys.stderr)
+    raise RuntimeError(f"{' '.join(command)} failed {SUBPROCESS_ATTEMPTS} times")
+
+
+async def _timed(call: Callable[[], Awaitable[int]]) -> tuple[float, int]:
+    began = time.perf_counter()
+    rows = await call()
+    return time.perf_counter() - began, rows
+
+
+VISIBILITY_WAIT_SECONDS = 60.0
+
+
+async def visible_in_walk(client: Client, expected: int) -> int:
+    """Visibility trails the workflows by a few seconds under load: wait until it shows them all."""
+    deadline = asyncio.get_running_loop().time() + VISIBILITY_WAIT_SECONDS
+    while True:
+        seen = len(await bare_rows(client))
+        if seen >= expected or asyncio.get_running_loop().time() > deadline:
+            return seen
+        await asyncio.sleep(1)
+
+
+async def portfolio_queries(client: Client, address: str, in_walk: int, repeats: int) -> Portfolio:
+    """The CLI against the bare query, both as subprocesses (what a person waits for) and in-process.
+
+    Interleaved, median of `repeats`, so a burst of load elsewhere on the machine hits both sides.
+    """
+    await visible_in_walk(client, in_walk)
+    environment = {**os.environ, "TEMPORAL_ADDRESS": address}
+    cli = [str(Path(sys.executable).parent / "partnerships"), "list", "--phase", "walk", "--json"]
+    bare = [sys.executable, "-m", "bench.bare_list", "--address", address]
+
+    # In-process, each side also renders its JSON: printing it is part of the command's cost.
+    async def cli_in_process() -> int:
+        rows = await service.list_partnerships(client, phase="walk")
+        json.dumps(rows, indent=2)
+        return len(rows)
+
+    async def bare_in_process() -> int:
+        rows = await bare_rows(client)
+        json.dumps(rows, indent=2)
+        return len(rows)
+
+    timings: dict[str, list[float]] = {"cli": [], "bare": [], "cli_in": [], "bare_in": []}
+    rows: dict[str, int] = {}
+    for _ in range(repeats):
+        for name, measured in (
+            ("cli", _timed_subprocess(cli, environment)),
+            ("bare", _timed_subprocess(bare, environment)),
+            ("cli_in", _timed(cli_in_process)),
+            ("bare_in", _timed(bare_in_process)),
+        ):
+            seconds, rows[name] = await measured
+            timings[name].append(seconds)
+    median = {name: statistics.median(values) for name, values in timings.items()}
+    return Portfolio(
+        in_walk=in_walk,
+        cli_rows=rows["cli"],
+        bare_rows=rows["bare"],
+        cli_subprocess_seconds=median["cli"],
+        bare_subprocess_seconds=median["bare"],
+        cli_in_process_seconds=median["cli_in"],
+        bare_in_process_seconds=median["bare_in"],
+        repeats=repeats,
+    )
+
+
+async def move_into_walk(client: Client, workflow_ids: list[str], concurrency: int) -> int:
+    anomalies = drive.Anomalies()
+    pending = iter(workflow_ids)
+    await bounded(len(workflow_ids), concurrency, lambda: drive.into_walk(client, next(pending), anomalies))
+    return len(workflow_ids) - len(anomalies.refused)
+
+
+def unique_queue(name: str) -> str:
+    return f"bench-{name}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,127 @@
+"""The processes a benchmark run owns: its own dev server and its worker subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+
+from partnerships.config import REPO_ROOT, Settings
+from partnerships.devserver import start_dev_command
+from partnerships.temporal_client import make_client
+
+SERVER_START_TIMEOUT = 60.0
+WORKER_START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class DevServer:
+    process: asyncio.subprocess.Process
+    address: str
+    client: Client
+
+
+async def _connect_when_up(settings: Settings, process: asyncio.subprocess.Process) -> Client:
+    deadline = asyncio.get_running_loop().time() + SERVER_START_TIMEOUT
+    while True:
+        if process.returncode is not None:
+            raise RuntimeError(f"the Temporal dev server exited with {process.returncode}")
+        try:
+            return await make_client(settings)
+        except RuntimeError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def dev_server(work_dir: Path) -> AsyncIterator[DevServer]:
+    """Our own server on free ports: other people's test servers on this machine are not disturbed."""
+    port, ui_port = free_port(), free_port()
+    command = [*start_dev_command(work_dir / "temporal.db", port, ui_port), "--headless"]
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        client = await _connect_when_up(Settings(TEMPORAL_ADDRESS=address), process)
+        yield DevServer(process=process, address=address, client=client)
+    finally:
+        await stop(process)
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+@dataclass
+class WorkerProcess:
+    process: asyncio.subprocess.Process
+    task_queue: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@contextlib.asynccontextmanager
+async def worker_process(side: str, task_queue: str, address: str, database_url: str) -> AsyncIterator[WorkerProcess]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.worker_process",
+        side,
+        "--task-queue",
+        task_queue,
+        "--address",
+        address,
+        "--database-url",
+        database_url,
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), WORKER_START_TIMEOUT)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"the {side} worker did not start (exit code {process.returncode})")
+        yield WorkerProcess(process=process, task_queue=task_queue)
+    finally:
+        await stop(process)
+
+
+@dataclass(frozen=True)
+class Memory:
+    rss_mib: float
+    peak_mib: float
+
+
+def memory_of(pid: int) -> Memory:
+    """Resident and peak resident memory from /proc (Linux): no extra dependency needed."""
+    fields: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return Memory(rss_mib=fields["VmRSS"], peak_mib=fields["VmHWM"])

@@ -1,0 +1,225 @@
+"""One table for people (Rich), the same figures as JSON for machines."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.history import RunHistory
+from bench.measure import HistorySize, Portfolio, Throughput, WorkerMemory
+
+# The issue's targets.
+MIN_THROUGHPUT_RATIO = 0.7
+MAX_EVENTS_PER_LIFECYCLE = 200
+MAX_LONG_CURRENT_RUN_EVENTS = 300  # strictly below
+MAX_MEMORY_RATIO = 1.5
+MAX_PORTFOLIO_RATIO = 1.5
+
+
+@dataclass
+class Options:
+    lifecycles: int
+    open: int
+    quarters: int
+    concurrency: int
+    qbrs: int
+    max_cached_workflows: int
+
+
+@dataclass
+class Results:
+    options: Options
+    throughput: Throughput | None = None
+    history: HistorySize | None = None
+    memory: WorkerMemory | None = None
+    open_history: RunHistory | None = None
+    portfolio: Portfolio | None = None
+    total_seconds: float = 0.0
+    machine: dict[str, Any] = field(default_factory=lambda: machine())
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _lines("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
+    memory_kib = next((int(line.split()[1]) for line in _lines("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "ram_gib": round(memory_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+    }
+
+
+def _lines(path: str) -> list[str]:
+    file = Path(path)
+    return file.read_text().splitlines() if file.exists() else []
+
+
+def _verdict(met: bool) -> str:
+    return "[green]met[/green]" if met else "[red]missed[/red]"
+
+
+def print_table(results: Results, console: Console) -> None:
+    table = Table(title="partnerships engine vs Temporal's floor (python -m bench)")
+    for column in ("figure", "engine", "floor", "ratio / value", "target", ""):
+        table.add_column(column)
+    t, h, m, p = results.throughput, results.history, results.memory, results.portfolio
+    if t is not None:
+        table.add_row(
+            f"lifecycles/s ({t.lifecycles}, {t.concurrency} at once, 1 week = {t.seconds_per_week:g} s)",
+            f"{t.lifecycles_per_second:.2f}",
+            f"{t.skeletons_per_second:.2f}",
+            f"{t.ratio:.2f}",
+            f"≥ {MIN_THROUGHPUT_RATIO}",
+            _verdict(t.ratio >= MIN_THROUGHPUT_RATIO),
+        )
+    if h is not None:
+        table.add_row(
+            f"events per complete lifecycle ({len(h.reference_runs)} runs)",
+            str(h.events_per_lifecycle),
+            str(sum(r.events for r in h.skeleton_runs)),
+            f"{h.bytes_per_lifecycle / 1024:.0f} KiB, {h.bytes_per_lifecycle / h.events_per_lifecycle:.0f} B/event",
+            f"≤ {MAX_EVENTS_PER_LIFECYCLE}",
+            _verdict(h.events_per_lifecycle <= MAX_EVENTS_PER_LIFECYCLE),
+        )
+        if h.sampled_events:
+            table.add_row(
+                f"  same, under load (sample of {len(h.sampled_events)})",
+                f"{min(h.sampled_events)}-{max(h.sampled_events)}",
+                "",
+                f"activities {min(h.sampled_activities)}-{max(h.sampled_activities)}",
+                "",
+                "",
+            )
+        table.add_row(
+            f"events in current run after {h.long_quarters} quarters (max over {len(h.long_runs)} runs)",
+            f"{h.long_current_run_events} (max {h.long_max_run_events})",
+            "",
+            "",
+            f"< {MAX_LONG_CURRENT_RUN_EVENTS}",
+            _verdict(h.long_current_run_events < MAX_LONG_CURRENT_RUN_EVENTS),
+        )
+        counts = {k: sum(r.counts[k] for r in h.reference_runs) for k in ("activities", "timers", "updates", "upserts")}
+        table.add_row(
+            "  per lifecycle: activities / timers / updates / upserts / continue-as-new",
+            " / ".join(str(v) for v in counts.values()) + f" / {len(h.reference_runs) - 1}",
+            " / ".join(str(sum(r.counts[k] for r in h.skeleton_runs)) for k in counts)
+            + f" / {len(h.skeleton_runs) - 1}",
+            "",
+            "",
+            "",
+        )
+    if m is not None:
+        table.add_row(
+            f"worker KiB per open workflow ({m.open_workflows}, cache {m.max_cached_workflows})",
+            f"{m.engine_kib_per_workflow:.1f}",
+            f"{m.floor_kib_per_workflow:.1f}",
+            f"{m.ratio:.2f}",
+            f"≤ {MAX_MEMORY_RATIO}",
+            _verdict(m.ratio <= MAX_MEMORY_RATIO),
+        )
+        table.add_row(
+            "  worker RSS MiB: empty → peak (now)",
+            f"{m.engine_baseline.rss_mib:.0f} → {m.engine_loaded.peak_mib:.0f} ({m.engine_loaded.rss_mib:.0f})",
+            f"{m.floor_baseline.rss_mib:.0f} → {m.floor_loaded.peak_mib:.0f} ({m.floor_loaded.rss_mib:.0f})",
+            "",
+            "",
+            "",
+        )
+    if p is not None:
+        table.add_row(
+            f"`partnerships list --phase walk --json`, subprocess ({p.cli_rows} rows)",
+            f"{p.cli_subprocess_seconds:.2f} s",
+            f"{p.bare_subprocess_seconds:.2f} s",
+            f"{p.subprocess_ratio:.2f}",
+            f"≤ {MAX_PORTFOLIO_RATIO}",
+            _verdict(p.subprocess_ratio <= MAX_PORTFOLIO_RATIO),
+        )
+        table.add_row(
+            "  same, in-process (service.list_partnerships vs list_workflows)",
+            f"{p.cli_in_process_seconds:.2f} s",
+            f"{p.bare_in_process_seconds:.2f} s",
+            f"{p.in_process_ratio:.2f}",
+            f"≤ {MAX_PORTFOLIO_RATIO}",
+            _verdict(p.in_process_ratio <= MAX_PORTFOLIO_RATIO),
+        )
+    console.print(table)
+    info = results.machine
+    console.print(
+        f"[dim]{info['cpus']} CPUs ({info['cpu_model']}), {info['ram_gib']} GiB RAM, Python {info['python']}; "
+        f"benchmark took {results.total_seconds:.0f} s[/dim]"
+    )
+
+
+def _run_json(run: RunHistory) -> dict[str, Any]:
+    return {"events": run.events, "bytes": run.bytes, **run.counts, "fired_timers": run.fired_timers}
+
+
+def as_json(results: Results) -> dict[str, Any]:
+    t, h, m, p = results.throughput, results.history, results.memory, results.portfolio
+    figures: dict[str, Any] = {"machine": results.machine, "total_seconds": round(results.total_seconds, 1)}
+    figures["options"] = vars(results.options)
+    if t is not None:
+        figures["throughput"] = {
+            **vars(t),
+            "lifecycles_per_second": t.lifecycles_per_second,
+            "skeletons_per_second": t.skeletons_per_second,
+            "ratio": t.ratio,
+            "target": MIN_THROUGHPUT_RATIO,
+            "met": t.ratio >= MIN_THROUGHPUT_RATIO,
+        }
+    if h is not None:
+        figures["history"] = {
+            "events_per_lifecycle": h.events_per_lifecycle,
+            "bytes_per_lifecycle": h.bytes_per_lifecycle,
+            "bytes_by_event_type": dict(h.bytes_by_type().most_common()),
+            "reference_runs": [_run_json(r) for r in h.reference_runs],
+            "skeleton_runs": [_run_json(r) for r in h.skeleton_runs],
+            "sampled_events_under_load": h.sampled_events,
+            "sampled_activities_under_load": h.sampled_activities,
+            "mean_events_under_load": statistics.mean(h.sampled_events) if h.sampled_events else None,
+            "long_quarters": h.long_quarters,
+            "long_current_run_events": h.long_current_run_events,
+            "long_max_run_events": h.long_max_run_events,
+            "long_run_events": [r.events for r in h.long_runs],
+            "targets": {"events_per_lifecycle": MAX_EVENTS_PER_LIFECYCLE, "long_current_run_below": 300},
+            "met": h.events_per_lifecycle <= MAX_EVENTS_PER_LIFECYCLE
+            and h.long_current_run_events < MAX_LONG_CURRENT_RUN_EVENTS,
+        }
+    if m is not None:
+        figures["memory"] = {
+            "open_workflows": m.open_workflows,
+            "max_cached_workflows": m.max_cached_workflows,
+            "seconds_per_week": m.seconds_per_week,
+            "setup_seconds": m.setup_seconds,
+            "engine_baseline_rss_mib": m.engine_baseline.rss_mib,
+            "engine_peak_mib": m.engine_loaded.peak_mib,
+            "engine_rss_mib": m.engine_loaded.rss_mib,
+            "floor_baseline_rss_mib": m.floor_baseline.rss_mib,
+            "floor_peak_mib": m.floor_loaded.peak_mib,
+            "floor_rss_mib": m.floor_loaded.rss_mib,
+            "engine_kib_per_workflow": m.engine_kib_per_workflow,
+            "floor_kib_per_workflow": m.floor_kib_per_workflow,
+            "ratio": m.ratio,
+            "target": MAX_MEMORY_RATIO,
+            "met": m.ratio <= MAX_MEMORY_RATIO,
+            "open_partnership_history": None if results.open_history is None else _run_json(results.open_history),
+        }
+    if p is not None:
+        figures["portfolio"] = {
+            **vars(p),
+            "subprocess_ratio": p.subprocess_ratio,
+            "in_process_ratio": p.in_process_ratio,
+            "target": MAX_PORTFOLIO_RATIO,
+            "met": p.subprocess_ratio <= MAX_PORTFOLIO_RATIO,
+        }
+    return figures

@@ -1,0 +1,93 @@
+"""Temporal's floor: a workflow with the lifecycle's shape and none of its logic.
+
+It makes as many activity calls, timers, Updates and continue-as-news as a real
+partnership (the counts come from a real lifecycle's history), so the difference
+in cost between the two is what the engine adds on top of Temporal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    from partnerships.visibility import STEP
+
+# The floor's activities are as quick to time out as the engine's: a fair retry behaviour.
+ACTIVITY_TIMEOUT = timedelta(seconds=10)
+
+
+class Stage(BaseModel):
+    """One round of the driver: it waits for this stage, sends its Updates; the workflow then acts."""
+
+    updates: int = Field(ge=0)
+    activities: int = Field(ge=0)
+    # Started and cancelled at once: what the engine's deadlines cost when people act before them.
+    cancelled_timers: int = Field(default=0, ge=0)
+    # Waited out, one after the other: the engine's phase timers.
+    timers: list[float] = Field(default_factory=list)
+
+
+class SkeletonRun(BaseModel):
+    stages: list[Stage]
+
+
+class SkeletonInput(BaseModel):
+    runs: list[SkeletonRun]
+    run_index: int = 0
+
+
+def stage_marker(run_index: int, stage_index: int) -> str:
+    """The value of PartnershipStep while a skeleton waits in this stage (the driver polls it)."""
+    return f"skeleton-{run_index}-{stage_index}"
+
+
+@activity.defn
+def do_nothing(stage: int) -> int:
+    return stage
+
+
+@workflow.defn
+class SkeletonWorkflow:
+    def __init__(self) -> None:
+        self._received = 0
+
+    @workflow.run
+    async def run(self, plan: SkeletonInput) -> int:
+        expected = 0
+        for index, stage in enumerate(plan.runs[plan.run_index].stages):
+            # The same signal to the driver as the engine's: a search attribute it can see with describe().
+            workflow.upsert_search_attributes([STEP.value_set(stage_marker(plan.run_index, index))])
+            expected += stage.updates
+            await self._updates_received(expected)
+            for call in range(stage.activities):
+                # A deadline set in one workflow task and cancelled in the next, as the engine's are.
+                deadline = self._start_timer() if call < stage.cancelled_timers else None
+                await workflow.execute_activity(do_nothing, index, start_to_close_timeout=ACTIVITY_TIMEOUT)
+                if deadline is not None:
+                    deadline.cancel()
+            for _ in range(stage.cancelled_timers - stage.activities):
+                deadline = self._start_timer()
+                await workflow.sleep(0)
+                deadline.cancel()
+            for seconds in stage.timers:
+                await workflow.sleep(timedelta(seconds=seconds))
+        if plan.run_index + 1 < len(plan.runs):
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(SkeletonInput(runs=plan.runs, run_index=plan.run_index + 1))
+        return self._received
+
+    @staticmethod
+    def _start_timer() -> asyncio.Task[None]:
+        return asyncio.create_task(workflow.sleep(timedelta(days=1)))
+
+    async def _updates_received(self, count: int) -> None:
+        await workflow.wait_condition(lambda: self._received >= count)
+
+    @workflow.update
+    def step(self, number: int) -> int:
+        self._received += 1
+        return self._received

@@ -1,0 +1,66 @@
+"""One worker in its own process, so its memory can be measured alone.
+
+python -m bench.worker_process partnership|skeleton --task-queue Q --address HOST:PORT --database-url URL
+
+Prints `ready` once it polls, and stops on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench.skeleton import SkeletonWorkflow, do_nothing
+from partnerships.config import Settings
+from partnerships.notify import ConsoleNotifier
+from partnerships.temporal_client import make_client
+from worker import ACTIVITY_THREADS, build_worker
+
+
+def skeleton_worker(client: Client, task_queue: str) -> Worker:
+    # The same activity executor and concurrency as the engine's worker: only the workflow differs.
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[SkeletonWorkflow],
+        activities=[do_nothing],
+        activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )
+
+
+async def serve(side: str, task_queue: str, address: str, database_url: str) -> None:
+    settings = Settings(TEMPORAL_ADDRESS=address, DATABASE_URL=database_url, PARTNERSHIPS_TASK_QUEUE=task_queue)
+    client = await make_client(settings)
+    if side == "partnership":
+        # Messages go nowhere: printing thousands of them would measure the terminal, not the engine.
+        notifier = ConsoleNotifier(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+        worker = build_worker(client, settings, task_queue=task_queue, notifier=notifier)
+    else:
+        worker = skeleton_worker(client, task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    async with worker:
+        print("ready", flush=True)
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("side", choices=["partnership", "skeleton"])
+    parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--database-url", required=True)
+    args = parser.parse_args()
+    asyncio.run(serve(args.side, args.task_queue, args.address, args.database_url))
+
+
+if __name__ == "__main__":
+    main()
