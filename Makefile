@@ -32,7 +32,7 @@ demo: $(INSTALLED) temporal
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy partnerships workflows activities worker.py
+	$(VENV)/bin/mypy partnerships workflows activities bench worker.py
 
 format: $(INSTALLED)
 	$(VENV)/bin/ruff format .
