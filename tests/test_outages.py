@@ -57,7 +57,9 @@ async def test_a_slack_outage_delays_messages_but_not_the_partnership_and_loses_
     charter = example_charter()
     workflow_id = charter.workflow_id
     async with running_worker(client, settings, store, notifier=notifier):
-        handle = await start(client, settings, charter, TimeScale(seconds_per_week=0.5))
+        # Crawl lasts 4 s and a review window 4 s before its reminder: people act at once, and
+        # nothing below depends on what the timers do after that.
+        handle = await start(client, settings, charter, TimeScale(seconds_per_week=1))
         # Slack refuses connections: the partnership goes on regardless.
         await sign_both(client, charter.slug)
         await record_pilots(client, charter.slug)

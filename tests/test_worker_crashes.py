@@ -24,8 +24,10 @@ from partnerships.store import Store, make_engine
 from tests.conftest import example_charter
 from tests.helpers import at, complete_task, decide, record_pilots, record_walk, sign_both, start, wait_for
 
-# Slow enough that a worker restart (a couple of seconds) never outlasts a review window.
-SCALE = TimeScale(seconds_per_week=1)
+# Slow enough that recovering from a crash inside an activity (its 10 s start-to-close
+# timeout, then a retry on the new worker) never outlasts a review window (30 days = 13 s
+# to the reminder, 26 s to a policy decision): otherwise the two runs could diverge.
+SCALE = TimeScale(seconds_per_week=3)
 CRASH_POINTS = [
     "GateReviewRow:review-1",  # recording the Crawl gate review as it opens
     "NotificationRow:review-1:decided",  # sending the Crawl decision
