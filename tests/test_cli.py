@@ -105,7 +105,7 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
         return await _cli(settings, client, *args)
 
     async with running_worker(client, settings, store):
-        code, output = await cli("start", str(charter_file), "--time-scale", "1w=1s")
+        code, output = await cli("start", str(charter_file), "--time-scale", "1w=2s")
         assert code == 0, output
         assert f"started {charter.workflow_id}" in output
         code, output = await cli("start", str(charter_file))
