@@ -73,24 +73,24 @@ async def test_a_slack_outage_delays_messages_but_not_the_partnership_and_loses_
         assert waiting and all(n.status == "pending" for n in waiting)
         assert any(n.attempts >= 2 for n in waiting)  # retried, not dropped
 
+        during_outage = [n.key for n in waiting]
+
         # Slack comes back, but answers HTTP 500 a few more times before it recovers.
         with FakeSlack(port=port) as slack:
             slack.fail_next("chat.postMessage", Failure("http500"), times=3)
-            await _until(lambda: {n.status for n in store.notifications(workflow_id)} == {"delivered"}, 120, "delivery")
-            await _until(
-                lambda: any(
-                    n.kind == "review-opened" and n.key.endswith("review-2:opened") and n.status == "delivered"
-                    for n in store.notifications(workflow_id)
-                ),
-                60,
-                "the Walk review message",
-            )
-            posted_keys = [m["metadata"]["event_payload"]["key"] for m in slack.posted(CHANNEL_ID)]
-        await handle.terminate("test over")
 
-    stored_keys = [n.key for n in store.notifications(workflow_id)]
-    assert sorted(posted_keys) == sorted(stored_keys)  # nothing lost
+            def delivered() -> set[str]:
+                return {n.key for n in store.notifications(workflow_id) if n.status == "delivered"}
+
+            await _until(lambda: set(during_outage) <= delivered(), 120, "delivery of what waited")
+            await handle.terminate("test over")
+            posted_keys = [m["metadata"]["event_payload"]["key"] for m in slack.posted(CHANNEL_ID)]
+            stored = {n.key: n for n in store.notifications(workflow_id)}
+
+    # Later messages may still be on their way when the test stops; what waited must be out.
     assert len(posted_keys) == len(set(posted_keys))  # nothing doubled
+    assert set(during_outage) <= set(posted_keys) <= set(stored)  # nothing lost
+    assert all(stored[key].status == "delivered" for key in posted_keys)
     # Delivered in the order the partnership produced them.
     expected_order = ["charter-ready", "crawl-1:sent", "review-1:opened", "review-1:decided", "walk-kickoff:sent"]
     assert [k.removeprefix(f"{workflow_id}:") for k in posted_keys][:5] == expected_order

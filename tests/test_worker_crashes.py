@@ -24,10 +24,12 @@ from partnerships.store import Store, make_engine
 from tests.conftest import example_charter
 from tests.helpers import at, complete_task, decide, record_pilots, record_walk, sign_both, start, wait_for
 
-# Slow enough that recovering from a crash inside an activity (its 10 s start-to-close
-# timeout, then a retry on the new worker) never outlasts a review window (30 days = 13 s
-# to the reminder, 26 s to a policy decision): otherwise the two runs could diverge.
-SCALE = TimeScale(seconds_per_week=3)
+# Slow enough that no reminder depends on how fast a worker recovers: recovering from a
+# crash inside an activity takes its 10 s start-to-close timeout plus a retry, while the
+# first reminder (30 days, signatures and reviews alike) comes after 17 s and a policy
+# decision after 34 s. Otherwise the two runs could differ by a reminder.
+SCALE = TimeScale(seconds_per_week=4)
+SLOW_REMINDERS = {"remind_every_days": 30, "escalate_after_days": 60, "expire_after_days": 90}
 CRASH_POINTS = [
     "GateReviewRow:review-1",  # recording the Crawl gate review as it opens
     "NotificationRow:review-1:decided",  # sending the Crawl decision
@@ -137,7 +139,7 @@ def _store_contents(store: Store, workflow_id: str) -> dict[str, object]:
 
 
 async def _run(client: Client, settings: Settings, tmp: Path, crash: bool) -> tuple[object, dict[str, object], int]:
-    charter = example_charter()
+    charter = example_charter(signing=SLOW_REMINDERS)
     worker = WorkerProcess(client, settings, tmp / "markers", CRASH_POINTS if crash else [])
     await worker.start()
 
