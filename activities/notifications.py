@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from jinja2 import Environment
 from temporalio import activity
 
-from partnerships.contracts import NotificationReceipt, SendNotificationInput
+from partnerships.contracts import ActivityName, NotificationReceipt, SendNotificationInput
 from partnerships.notify import Notifier, OutgoingMessage
 from partnerships.store import NotificationRow, Store
 
@@ -34,7 +34,7 @@ class Messenger:
             context=request.context,
         )
 
-    @activity.defn
+    @activity.defn(name=ActivityName.SEND_NOTIFICATION)
     def send_notification(self, request: SendNotificationInput) -> NotificationReceipt:
         message = self._render(request)
         # The row is the outbox: written before delivery, so a retry finds it and a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from partnerships.contracts import RecordGateReviewInput, SavePartnershipInput
+from partnerships.contracts import ActivityName, RecordGateReviewInput, SavePartnershipInput
 from partnerships.store import GateReviewRow, PartnershipRow, Store, dumps
 
 
@@ -12,11 +12,11 @@ class RecordKeeping:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    @activity.defn
+    @activity.defn(name=ActivityName.SAVE_PARTNERSHIP)
     def save_partnership(self, request: SavePartnershipInput) -> None:
         self._store.upsert(PartnershipRow(**request.snapshot.model_dump()))
 
-    @activity.defn
+    @activity.defn(name=ActivityName.RECORD_GATE_REVIEW)
     def record_gate_review(self, request: RecordGateReviewInput) -> None:
         review = request.review
         decision = review.decision

@@ -6,7 +6,7 @@ from jinja2 import Environment
 from sqlmodel import select
 from temporalio import activity
 
-from partnerships.contracts import CloseTasksInput, CreatedTasks, CreateTasksInput
+from partnerships.contracts import ActivityName, CloseTasksInput, CreatedTasks, CreateTasksInput
 from partnerships.domain.lifecycle import TaskKind, TaskRef
 from partnerships.store import Store, TaskRow
 from partnerships.templates import TaskTemplate
@@ -18,7 +18,7 @@ class TaskDesk:
         self._environment = environment
         self._templates = templates
 
-    @activity.defn
+    @activity.defn(name=ActivityName.CREATE_TASKS)
     def create_tasks(self, request: CreateTasksInput) -> CreatedTasks:
         context = request.context.model_dump()
         created: list[TaskRef] = []
@@ -46,7 +46,7 @@ class TaskDesk:
             created.append(task)
         return CreatedTasks(tasks=created)
 
-    @activity.defn
+    @activity.defn(name=ActivityName.CLOSE_TASKS)
     def close_tasks(self, request: CloseTasksInput) -> int:
         with self._store.session() as session:
             rows = session.exec(select(TaskRow).where(TaskRow.id.in_(request.task_ids)))  # type: ignore[attr-defined]

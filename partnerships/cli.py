@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -45,12 +45,15 @@ from partnerships.domain.lifecycle import (
     TimeScale,
     WalkResultRequest,
 )
-from partnerships.portfolio import PartnershipFacts, build_report, humanize, phase_periods
-from partnerships.report import ReportFormat, load_partnership, load_portfolio, review_facts_from_state, write_report
-from partnerships.store import Store, make_engine
-from partnerships.templates import make_environment
+from partnerships.portfolio import PartnershipFacts, ReportFormat, build_report, humanize, phase_periods
 from partnerships.temporal_client import make_client
 from workflows import PartnershipWorkflow
+
+if TYPE_CHECKING:
+    from partnerships.store import Store
+
+# The store (sqlalchemy), templates and report renderer are imported inside the commands
+# that use them: `list` and the Updates stay as quick to start as the bare SDK.
 
 app = typer.Typer(
     help="Run crawl-walk-run partnerships on Temporal.",
@@ -172,6 +175,8 @@ def charter_render(
 ) -> None:
     """Render a charter as Markdown with the template in charters/charter.md.j2."""
     charter = load_charter(file)
+    from partnerships.templates import make_environment
+
     environment = make_environment(Settings().templates_dir)
     text = environment.get_template("charter.md.j2").render(c=charter, warnings=charter_warnings(charter))
     if output:
@@ -579,6 +584,8 @@ def _rag_cell(rag: str | None) -> str:
 def show(reference: Reference, as_json: JsonFlag = False) -> None:
     """One partnership's whole record: signatures, phases, every gate review and decision, all tasks."""
     current = run_async(_status(reference))
+    from partnerships.store import Store, make_engine
+
     store = Store(make_engine(Settings().store_url))
     record = _full_record(current, store)
     if as_json:
@@ -590,6 +597,8 @@ def show(reference: Reference, as_json: JsonFlag = False) -> None:
 def _full_record(current: PartnershipStatus, store: Store) -> dict[str, Any]:
     """The workflow's state, completed by the store (which keeps every review, not only the latest)."""
     p = current.partnership
+    from partnerships.report import load_partnership, review_facts_from_state
+
     _, stored_reviews, tasks = load_partnership(store, p.workflow_id)
     reviews = {r.id: r for r in stored_reviews}
     # The workflow's copies are the freshest (the open review changes with new evidence).
@@ -753,6 +762,10 @@ def report(
     except ValueError:
         raise UserError([f"--format: '{report_format}' is not a format (html, md or both)"]) from None
     settings = Settings()
+    from partnerships.report import load_portfolio, write_report
+    from partnerships.store import Store, make_engine
+    from partnerships.templates import make_environment
+
     portfolio = build_report(*load_portfolio(Store(make_engine(settings.store_url))), generated_at=datetime.now(UTC))
     try:
         written = write_report(portfolio, make_environment(settings.templates_dir), formats, output)
@@ -770,6 +783,8 @@ def tasks(
     as_json: JsonFlag = False,
 ) -> None:
     """Open tasks across the portfolio, or for one partnership."""
+    from partnerships.store import Store, make_engine
+
     store = Store(make_engine(Settings().store_url))
     rows = store.tasks(
         service.workflow_id_of(reference) if reference else None,

@@ -16,6 +16,17 @@ from partnerships.domain.gates import GateEvaluation
 from partnerships.domain.lifecycle import GateReview, Partnership, TaskKind, TaskRef, TimeScale
 
 
+class ActivityName:
+    """Activity types, shared by their definitions and the workflow that schedules them by
+    name, so that workflow code (and the CLI that imports it) never loads the store."""
+
+    SAVE_PARTNERSHIP = "save_partnership"
+    RECORD_GATE_REVIEW = "record_gate_review"
+    CREATE_TASKS = "create_tasks"
+    CLOSE_TASKS = "close_tasks"
+    SEND_NOTIFICATION = "send_notification"
+
+
 class StartPartnership(BaseModel):
     """The workflow's input. `resume` is set only when the workflow continues as new."""
 

@@ -11,10 +11,21 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from partnerships.domain.gates import Gate, Outcome
 from partnerships.domain.lifecycle import ENDED_PHASES, Phase, TaskKind
+
+
+class ReportFormat(StrEnum):
+    HTML = "html"
+    MD = "md"
+    BOTH = "both"
+
+    def extensions(self) -> list[str]:
+        return ["html", "md"] if self is ReportFormat.BOTH else [self.value]
+
 
 # The stages a partnership passes through, in order; "recommitment" is the wait between a
 # passed Walk gate and Run, which belongs to neither phase.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -23,21 +22,12 @@ from partnerships.portfolio import (
     SECONDS_PER_DAY,
     PartnershipFacts,
     PortfolioReport,
+    ReportFormat,
     ReviewFacts,
     TaskFacts,
     humanize,
 )
 from partnerships.store import GateReviewRow, PartnershipRow, Store, TaskRow
-
-
-class ReportFormat(StrEnum):
-    HTML = "html"
-    MD = "md"
-    BOTH = "both"
-
-    def extensions(self) -> list[str]:
-        return ["html", "md"] if self is ReportFormat.BOTH else [self.value]
-
 
 REPORT_NAME = "portfolio-report"
 RAG_COLOURS = {"red": "#c62828", "amber": "#ef8f00", "green": "#2e7d32"}

@@ -16,11 +16,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import Messenger, RecordKeeping, TaskDesk
     from partnerships import visibility
     from partnerships.contracts import (
         Acknowledged,
+        ActivityName,
         CloseTasksInput,
+        CreatedTasks,
         CreateTasksInput,
         DecisionAccepted,
         PartnershipOutcome,
@@ -164,7 +165,7 @@ class PartnershipWorkflow:
         if p.phase is Phase.RUN:
             await self._issue_tasks(TaskKind.QBR)
         await self._activity(
-            RecordKeeping.record_gate_review,
+            ActivityName.RECORD_GATE_REVIEW,
             RecordGateReviewInput(partnership_id=p.workflow_id, review=review),
             summary=f"Record the opening of the {review.label} for {p.charter.partner.name}",
         )
@@ -235,7 +236,7 @@ class PartnershipWorkflow:
             if transition.decided_review is not None:
                 review = transition.decided_review
                 await self._activity(
-                    RecordKeeping.record_gate_review,
+                    ActivityName.RECORD_GATE_REVIEW,
                     RecordGateReviewInput(partnership_id=p.workflow_id, review=review),
                     summary=f"Record the {review.label} decision for {p.charter.partner.name}",
                 )
@@ -261,13 +262,13 @@ class PartnershipWorkflow:
             elif p.review is not None:
                 # Evidence arrived during a review: keep the stored review current.
                 await self._activity(
-                    RecordKeeping.record_gate_review,
+                    ActivityName.RECORD_GATE_REVIEW,
                     RecordGateReviewInput(partnership_id=p.workflow_id, review=p.review),
                     summary=f"Record new evidence in the {p.review.label} for {p.charter.partner.name}",
                 )
             if transition.cancelled_tasks:
                 await self._activity(
-                    TaskDesk.close_tasks,
+                    ActivityName.CLOSE_TASKS,
                     CloseTasksInput(
                         task_ids=transition.cancelled_tasks,
                         status="cancelled",
@@ -294,7 +295,7 @@ class PartnershipWorkflow:
         charter = p.charter
         owners = charter.governance.decision_owners
         created = await self._activity(
-            TaskDesk.create_tasks,
+            ActivityName.CREATE_TASKS,
             CreateTasksInput(
                 batch_key=p.batch_key(kind),
                 kind=kind,
@@ -314,6 +315,7 @@ class PartnershipWorkflow:
                 time_scale=p.time_scale,
             ),
             summary=f"Create {kind.value.replace('-', ' ')} tasks for {charter.partner.name}",
+            result_type=CreatedTasks,
         )
         tasks: list[TaskRef] = created.tasks
         p.add_tasks(tasks)
@@ -354,7 +356,7 @@ class PartnershipWorkflow:
         if after is not None:
             await after
         try:
-            await self._activity(Messenger.send_notification, request, summary=summary)
+            await self._activity(ActivityName.SEND_NOTIFICATION, request, summary=summary)
         except ActivityError as error:
             # Outages are retried forever inside the activity; only a misconfigured notifier
             # (bad token or channel) fails it. That must not end a partnership: the message
@@ -381,7 +383,7 @@ class PartnershipWorkflow:
         last = p.reviews[-1] if p.reviews else None
         rag = p.scorecard.rag if p.scorecard else (p.rag_history[-1] if p.rag_history else None)
         await self._activity(
-            RecordKeeping.save_partnership,
+            ActivityName.SAVE_PARTNERSHIP,
             SavePartnershipInput(
                 snapshot=PartnershipSnapshot(
                     id=p.workflow_id,
@@ -405,13 +407,14 @@ class PartnershipWorkflow:
             summary=f"Save {p.charter.partner.name}'s status: {summary}",
         )
 
-    async def _activity(self, method: Callable[..., Any], arg: Any, *, summary: str) -> Any:
-        return await workflow.execute_activity_method(
-            method,
+    async def _activity(self, name: str, arg: Any, *, summary: str, result_type: type | None = None) -> Any:
+        return await workflow.execute_activity(
+            name,
             arg,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
             summary=summary[:200],
+            result_type=result_type,
         )
 
     # ------------------------------------------------------------ helpers
@@ -564,7 +567,7 @@ class PartnershipWorkflow:
         p = self._partnership
         task = p.apply_task_completion(request)
         await self._activity(
-            TaskDesk.close_tasks,
+            ActivityName.CLOSE_TASKS,
             CloseTasksInput(task_ids=[task.id], status="done", by=request.by, at=workflow.now()),
             summary=f"Mark '{task.title}' done for {p.charter.partner.name}",
         )
