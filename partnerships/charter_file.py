@@ -78,6 +78,9 @@ def format_validation_error(error: ValidationError) -> list[str]:
     for item in error.errors():
         location = tuple(item["loc"])
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "invalid_key":
+            # A YAML key that is not text (`?` alone gives None, `1:` a number): name it under its parent.
+            location, message = location[:-1], f"key {str(location[-1])[:40]!r} is not a field name"
         if item["type"] == "extra_forbidden":
             message = "is not a charter field (typo?)"
             name = location[-1]

@@ -99,6 +99,21 @@ def test_any_text_at_all_is_either_a_charter_or_a_clear_refusal(text: str) -> No
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("?\n", "(charter): key 'None' is not a field name"),
+        ("partner: {1: x}\n", "partner: key '1' is not a field name"),
+    ],
+    ids=["null-key", "number-key"],
+)
+def test_a_key_that_is_not_text_is_named_under_its_parent(text: str, expected: str) -> None:
+    with pytest.raises(CharterError) as refused:
+        parse_charter(text)
+    assert expected in refused.value.problems
+    _assert_clear_refusal(refused.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("a: &a [1,2]\nb: &b [*a,*a]\nc: [*b,*b,*b]\n", "aliases (*name) are not allowed"),
         ("slug: !!python/object/apply:os.system ['echo pwned']\n", "could not determine a constructor"),
         ("slug: !include secrets.yaml\n", "could not determine a constructor"),
