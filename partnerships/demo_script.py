@@ -179,7 +179,9 @@ async def drive(charter: Charter, time_scale: TimeScale, out: Console) -> None:
     status = await _until(
         client,
         slug,
-        lambda s: s.partnership.step is Step.WINDING_DOWN and bool(s.partnership.open_tasks),
+        lambda s: (
+            s.partnership.step is Step.WINDING_DOWN and any(t.kind.value == "exit" for t in s.partnership.open_tasks)
+        ),
     )
     for task in status.partnership.open_tasks:
         await send(W.complete_task, CompleteTaskRequest(task_id=task.id, by=us), f"done: {task.title}")

@@ -18,6 +18,8 @@ from partnerships.domain.lifecycle import (
     ScorecardRequest,
     SignRequest,
     Step,
+    TaskKind,
+    TaskRef,
     TimeScale,
     WalkResultRequest,
 )
@@ -167,3 +169,13 @@ def test_a_better_result_never_turns_a_passing_crawl_into_a_failing_one(
     # The example's metric is lower-is-better: a smaller value is a better result.
     if passes(after):
         assert passes(after - better)
+
+
+def test_tasks_created_after_the_partnership_ended_are_moot_unless_they_wind_it_down() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    p = Partnership.begin(CHARTER, TimeScale(), now)
+    p.apply_exit(ExitRequest(by=US, reason="acquired"), now)
+    qbr = TaskRef(id="x:qbr-1:scorecard", kind=TaskKind.QBR, title="scorecard", owner=US)
+    tell = TaskRef(id="x:exit:tell-partner", kind=TaskKind.EXIT, title="tell", owner=US)
+    assert p.add_tasks([qbr, tell]) == [qbr]
+    assert p.open_tasks == [tell]

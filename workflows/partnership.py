@@ -66,6 +66,7 @@ NOTIFIER_MISCONFIGURED = "SlackConfiguration"
 # Patch ids: each names one change to the workflow's commands (see tests/test_replay.py).
 OVERRIDES_REACH_ESCALATION = "overrides-reach-escalation-path"
 NOTIFICATIONS_IN_BACKGROUND = "notifications-in-background"
+MOOT_TASKS_CANCELLED = "moot-tasks-cancelled"
 
 
 def _reject(problems: list[str]) -> None:
@@ -318,7 +319,15 @@ class PartnershipWorkflow:
             result_type=CreatedTasks,
         )
         tasks: list[TaskRef] = created.tasks
-        p.add_tasks(tasks)
+        moot = p.add_tasks(tasks)
+        if moot and workflow.patched(MOOT_TASKS_CANCELLED):
+            # The partnership ended while these were being created: nobody should do them.
+            await self._activity(
+                ActivityName.CLOSE_TASKS,
+                CloseTasksInput(task_ids=[t.id for t in moot], status="cancelled", by="engine", at=workflow.now()),
+                summary=f"Cancel {len(moot)} task(s) of {charter.partner.name} made moot by its end",
+            )
+            return
         await self._notify(
             "tasks",
             self._owners(),

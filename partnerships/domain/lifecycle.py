@@ -664,9 +664,13 @@ class Partnership(BaseModel):
 
     # ------------------------------------------------------------- tasks
 
-    def add_tasks(self, tasks: list[TaskRef]) -> None:
+    def add_tasks(self, tasks: list[TaskRef]) -> list[TaskRef]:
+        """Take on newly created tasks; returns those that are moot because the partnership
+        ended while they were being created (they are cancelled, not worked on)."""
         known = {t.id for t in self.open_tasks}
-        self.open_tasks = [*self.open_tasks, *(t for t in tasks if t.id not in known)]
+        moot = [t for t in tasks if self.ended and t.kind not in WIND_DOWN_TASKS]
+        self.open_tasks = [*self.open_tasks, *(t for t in tasks if t.id not in known and t not in moot)]
+        return moot
 
     def problems_completing_task(self, request: CompleteTaskRequest) -> list[str]:
         problems = []
