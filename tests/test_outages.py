@@ -85,6 +85,8 @@ async def test_a_slack_outage_delays_messages_but_not_the_partnership_and_loses_
             await _until(lambda: set(during_outage) <= delivered(), 120, "delivery of what waited")
             await handle.terminate("test over")
             posted_keys = [m["metadata"]["event_payload"]["key"] for m in slack.posted(CHANNEL_ID)]
+            # A message Slack has just accepted is marked delivered a moment later.
+            await _until(lambda: set(posted_keys) <= delivered(), 30, "the store to record what Slack accepted")
             stored = {n.key: n for n in store.notifications(workflow_id)}
 
     # Later messages may still be on their way when the test stops; what waited must be out.

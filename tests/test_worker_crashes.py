@@ -31,7 +31,7 @@ from tests.helpers import at, complete_task, decide, record_pilots, record_walk,
 SCALE = TimeScale(seconds_per_week=4)
 SLOW_REMINDERS = {"remind_every_days": 30, "escalate_after_days": 60, "expire_after_days": 90}
 CRASH_POINTS = [
-    "GateReviewRow:review-1",  # recording the Crawl gate review as it opens
+    "GateReviewRow:review-2",  # recording the Walk gate review as it opens (no outside kill is near)
     "NotificationRow:review-1:decided",  # sending the Crawl decision
     "TaskRow:walk-kickoff:formal-integration",  # the second of the Walk kickoff tasks
     "NotificationRow:exit:sent",  # sending the exit tasks
@@ -68,8 +68,16 @@ class WorkerProcess:
         )
         self.starts += 1
         assert self.process.stdout is not None
-        while b"worker ready" not in await self.process.stdout.readline():
-            pass
+        while True:
+            line = await self.process.stdout.readline()
+            if b"worker ready" in line:
+                break
+            if not line:
+                # It died at a crash point before it could say it was ready: start another.
+                await self.process.wait()
+                self.self_inflicted_crashes += 1
+                await self.start()
+                return
         self._watch = asyncio.create_task(self._restart_when_it_dies(self.process))
 
     async def _restart_when_it_dies(self, process: asyncio.subprocess.Process) -> None:
