@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from activities import Messenger, RecordKeeping, TaskDesk
+from activities import Messenger, RecordKeeping, StepRecorder, TaskDesk
 from partnerships.config import Settings
 from partnerships.notify import Notifier
 from partnerships.slack import SlackNotifier, make_notifier
@@ -47,6 +47,7 @@ def build_worker(
     record_keeping = RecordKeeping(store)
     task_desk = TaskDesk(store, environment, load_task_templates(settings.templates_dir))
     messenger = Messenger(store, notifier or make_notifier(settings, store), environment, ui_url)
+    step_recorder = StepRecorder(record_keeping, task_desk, messenger)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -57,6 +58,8 @@ def build_worker(
             task_desk.create_tasks,
             task_desk.close_tasks,
             messenger.send_notification,
+            step_recorder.record_step,
+            messenger.deliver_pending_notifications,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,

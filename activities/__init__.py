@@ -2,6 +2,7 @@
 
 from activities.notifications import Messenger
 from activities.records import RecordKeeping
+from activities.steps import StepRecorder
 from activities.tasks import TaskDesk
 
-__all__ = ["Messenger", "RecordKeeping", "TaskDesk"]
+__all__ = ["Messenger", "RecordKeeping", "StepRecorder", "TaskDesk"]

@@ -9,7 +9,7 @@ from temporalio import activity
 
 from partnerships.contracts import ActivityName, NotificationReceipt, SendNotificationInput
 from partnerships.notify import Notifier, OutgoingMessage
-from partnerships.store import NotificationRow, Store
+from partnerships.store import NotificationRow, Store, dumps, loads
 
 
 class Messenger:
@@ -34,11 +34,9 @@ class Messenger:
             context=request.context,
         )
 
-    @activity.defn(name=ActivityName.SEND_NOTIFICATION)
-    def send_notification(self, request: SendNotificationInput) -> NotificationReceipt:
+    def enqueue(self, request: SendNotificationInput, created_at: datetime) -> None:
+        """Put the message in the outbox; a message already there is left as it is."""
         message = self._render(request)
-        # The row is the outbox: written before delivery, so a retry finds it and a
-        # delivered message is never sent again.
         self._store.insert_once(
             NotificationRow(
                 key=message.key,
@@ -48,20 +46,60 @@ class Messenger:
                 subject=message.subject,
                 body=message.body,
                 notifier=self._notifier.name,
-                created_at=datetime.now(UTC),
+                created_at=created_at,
+                context_json=dumps(message.context),
             )
         )
+
+    def deliver(self, key: str) -> bool:
+        """Deliver one outbox message unless it already went out. True when this call sent it.
+
+        The attempt is counted before the notifier is called, so a notifier can tell that an
+        earlier attempt may have reached the other side (and look before posting again).
+        """
         with self._store.session() as session:
-            row = session.get(NotificationRow, message.key)
-            assert row is not None
+            row = session.get(NotificationRow, key)
+            assert row is not None, f"notification {key} is not in the outbox"
             if row.status == "delivered":
-                return NotificationReceipt(key=message.key, notifier=row.notifier, newly_delivered=False)
+                return False
             row.attempts += 1
             session.add(row)
             session.commit()
-            reference = self._notifier.deliver(message)
+            reference = self._notifier.deliver(self._outgoing(row))
             row.status, row.delivery_ref = "delivered", reference
             row.delivered_at = datetime.now(UTC)
             session.add(row)
             session.commit()
-        return NotificationReceipt(key=message.key, notifier=self._notifier.name, newly_delivered=True)
+        return True
+
+    def _outgoing(self, row: NotificationRow) -> OutgoingMessage:
+        return OutgoingMessage(
+            key=row.key,
+            kind=row.kind,
+            partnership_id=row.partnership_id,
+            audience=row.audience.split(", ") if row.audience else [],
+            subject=row.subject,
+            body=row.body,
+            link=f"{self._ui_url}/workflows/{row.partnership_id}",
+            context=loads(row.context_json) if row.context_json else {},
+        )
+
+    def pending(self, partnership_id: str) -> list[str]:
+        """Keys of the partnership's undelivered messages, oldest first."""
+        return [n.key for n in self._store.notifications(partnership_id) if n.status != "delivered"]
+
+    @activity.defn(name=ActivityName.SEND_NOTIFICATION)
+    def send_notification(self, request: SendNotificationInput) -> NotificationReceipt:
+        """One message: outbox, then delivery (the workflow's calls before one-record-per-step)."""
+        self.enqueue(request, datetime.now(UTC))
+        newly_delivered = self.deliver(request.key)
+        return NotificationReceipt(key=request.key, notifier=self._notifier.name, newly_delivered=newly_delivered)
+
+    @activity.defn(name=ActivityName.DELIVER_PENDING_NOTIFICATIONS)
+    def deliver_pending_notifications(self, partnership_id: str) -> int:
+        """Empty the partnership's outbox in order; an error leaves the rest for the retry."""
+        sent = 0
+        while keys := self.pending(partnership_id):
+            for key in keys:
+                sent += self.deliver(key)
+        return sent

@@ -10,6 +10,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
+# The marker the SDK records for a local activity (patches record "core_patch" markers).
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
 COUNTED = {
     "activities": EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
     "timers": EventType.EVENT_TYPE_TIMER_STARTED,
@@ -59,10 +62,17 @@ def summarize(events: list[HistoryEvent]) -> RunHistory:
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
             continued_as = event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
     types = Counter(event.event_type for event in events)
+    counts = {name: types[event_type] for name, event_type in COUNTED.items()}
+    counts["local_activities"] = sum(
+        1
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    )
     return RunHistory(
         events=len(events),
         bytes=sum(bytes_by_type.values()),
-        counts={name: types[event_type] for name, event_type in COUNTED.items()},
+        counts=counts,
         fired_timers=fired,
         bytes_by_type=bytes_by_type,
         continued_as=continued_as,

@@ -65,6 +65,7 @@ def skeleton_plan(runs: list[RunHistory], rounds: list[list[int]]) -> SkeletonIn
     for run, updates in zip(runs, rounds, strict=True):
         stages = len(updates)
         activities = _spread(run.counts["activities"], stages)
+        local_activities = _spread(run.counts["local_activities"], stages)
         cancelled = _spread(run.unfired_timers, stages)
         fired: list[list[float]] = [[] for _ in range(stages)]
         waits = max(stages - 1, 1)
@@ -73,8 +74,8 @@ def skeleton_plan(runs: list[RunHistory], rounds: list[list[int]]) -> SkeletonIn
         plan.append(
             SkeletonRun(
                 stages=[
-                    Stage(updates=u, activities=a, cancelled_timers=c, timers=f)
-                    for u, a, c, f in zip(updates, activities, cancelled, fired, strict=True)
+                    Stage(updates=u, activities=a, local_activities=la, cancelled_timers=c, timers=f)
+                    for u, a, la, c, f in zip(updates, activities, local_activities, cancelled, fired, strict=True)
                 ]
             )
         )
@@ -83,7 +84,12 @@ def skeleton_plan(runs: list[RunHistory], rounds: list[list[int]]) -> SkeletonIn
 
 def idle_skeleton_plan(open_partnership: RunHistory) -> SkeletonInput:
     """An open partnership in Crawl, as the floor: its Updates and activities, then a long sleep."""
-    stage = Stage(updates=2, activities=open_partnership.counts["activities"], timers=[IDLE_SECONDS])
+    stage = Stage(
+        updates=2,
+        activities=open_partnership.counts["activities"],
+        local_activities=open_partnership.counts["local_activities"],
+        timers=[IDLE_SECONDS],
+    )
     return SkeletonInput(runs=[SkeletonRun(stages=[stage])])
 
 

@@ -1,6 +1,6 @@
 """Temporal's floor: a workflow with the lifecycle's shape and none of its logic.
 
-It makes as many activity calls, timers, Updates and continue-as-news as a real
+It makes as many activity calls (regular and local), timers, Updates and continue-as-news as a real
 partnership (the counts come from a real lifecycle's history), so the difference
 in cost between the two is what the engine adds on top of Temporal.
 """
@@ -25,6 +25,7 @@ class Stage(BaseModel):
 
     updates: int = Field(ge=0)
     activities: int = Field(ge=0)
+    local_activities: int = Field(default=0, ge=0)
     # Started and cancelled at once: what the engine's deadlines cost when people act before them.
     cancelled_timers: int = Field(default=0, ge=0)
     # Waited out, one after the other: the engine's phase timers.
@@ -69,6 +70,8 @@ class SkeletonWorkflow:
                 await workflow.execute_activity(do_nothing, index, start_to_close_timeout=ACTIVITY_TIMEOUT)
                 if deadline is not None:
                     deadline.cancel()
+            for _ in range(stage.local_activities):
+                await workflow.execute_local_activity(do_nothing, index, start_to_close_timeout=ACTIVITY_TIMEOUT)
             for _ in range(stage.cancelled_timers - stage.activities):
                 deadline = self._start_timer()
                 await workflow.sleep(0)

@@ -25,6 +25,11 @@ class ActivityName:
     CREATE_TASKS = "create_tasks"
     CLOSE_TASKS = "close_tasks"
     SEND_NOTIFICATION = "send_notification"
+    # Since the one-record-per-step change: everything one step of a partnership leaves
+    # in the store goes in one call, and notifications that could not go out at once
+    # are delivered from the store's outbox.
+    RECORD_STEP = "record_step"
+    DELIVER_PENDING_NOTIFICATIONS = "deliver_pending_notifications"
 
 
 class StartPartnership(BaseModel):
@@ -33,6 +38,8 @@ class StartPartnership(BaseModel):
     charter: Charter | None = None
     time_scale: TimeScale = TimeScale()
     resume: Partnership | None = None
+    # Carried over continue-as-new so a resumed run need not ask `workflow.patched` again.
+    records_steps: bool = False
 
 
 class PartnershipOutcome(BaseModel):
@@ -135,9 +142,37 @@ class SendNotificationInput(BaseModel):
     audience: list[Recipient]
     context: dict[str, Any] = Field(default_factory=dict)
     sent_at: datetime
+    # Lists the tasks created in this batch of the same step (filled in by the store).
+    task_batch: str | None = None
 
 
 class NotificationReceipt(BaseModel):
     key: str
     notifier: str
     newly_delivered: bool
+
+
+class StepRecord(BaseModel):
+    """Everything one step of a partnership leaves in the store, written by one activity.
+
+    Each part is idempotent by its own key, so a retried or repeated record changes nothing.
+    """
+
+    partnership_id: str
+    snapshot: PartnershipSnapshot | None = None
+    reviews: list[GateReview] = Field(default_factory=list)
+    closed_tasks: list[CloseTasksInput] = Field(default_factory=list)
+    new_tasks: list[CreateTasksInput] = Field(default_factory=list)
+    notifications: list[SendNotificationInput] = Field(default_factory=list)
+    # False while earlier notifications still wait in the outbox: they must go out first.
+    deliver: bool = True
+
+    def is_empty(self) -> bool:
+        return not (self.snapshot or self.reviews or self.closed_tasks or self.new_tasks or self.notifications)
+
+
+class StepRecorded(BaseModel):
+    tasks: list[TaskRef] = Field(default_factory=list)
+    # Notifications left in the outbox: the notifier was down, or is misconfigured.
+    undelivered: int = 0
+    notifier_misconfigured: str | None = None

@@ -7,6 +7,10 @@ from typing import Any, Protocol, TextIO
 
 from pydantic import BaseModel, Field
 
+# The error type a notifier raises when its configuration is wrong, not its target down:
+# retrying cannot help, a person has to fix a setting.
+NOTIFIER_MISCONFIGURED = "SlackConfiguration"
+
 
 class OutgoingMessage(BaseModel):
     key: str

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -89,6 +89,9 @@ class NotificationRow(SQLModel, table=True):
     created_at: datetime
     delivered_at: datetime | None = None
     delivery_ref: str | None = None
+    # The facts the message was rendered from, for notifiers that lay it out themselves
+    # (Slack's blocks): delivery may happen later, from the outbox alone.
+    context_json: str | None = None
 
 
 def make_engine(url: str) -> Engine:
@@ -106,7 +109,24 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a store made by an older release up to date.
+
+    Columns are only ever added, and nullable, so this is the whole migration story so far.
+    """
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    assert column.nullable, f"{table.name}.{column.name}: a new column must be nullable"
+                    kind = column.type.compile(dialect=engine.dialect)
+                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 class Store:
@@ -184,3 +204,7 @@ class Store:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def loads(value: str) -> Any:
+    return json.loads(value)

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from partnerships.notify import OutgoingMessage
+from partnerships.notify import NOTIFIER_MISCONFIGURED, OutgoingMessage
 from partnerships.slack import blocks
 from partnerships.slack.config import SlackSettings
 from partnerships.store import NotificationRow, Store
@@ -155,7 +155,7 @@ class SlackNotifier:
             if not cursor:
                 raise ApplicationError(
                     f"Slack has no channel named {channel} that the bot can see: check SLACK_CHANNEL",
-                    type="SlackConfiguration",
+                    type=NOTIFIER_MISCONFIGURED,
                     non_retryable=True,
                 )
 
@@ -197,20 +197,20 @@ def _classify(error: SlackApiError, channel: str) -> ApplicationError:
     if code in TOKEN_ERRORS:
         return ApplicationError(
             f"Slack refused the bot token ({code}): check SLACK_BOT_TOKEN and that the app is installed",
-            type="SlackConfiguration",
+            type=NOTIFIER_MISCONFIGURED,
             non_retryable=True,
         )
     if code in CHANNEL_ERRORS:
         return ApplicationError(
             f"Slack cannot post to channel {channel} ({code}): check SLACK_CHANNEL and invite the bot to it",
-            type="SlackConfiguration",
+            type=NOTIFIER_MISCONFIGURED,
             non_retryable=True,
         )
     if code in SCOPE_ERRORS:
         return ApplicationError(
             f"the Slack app lacks a permission ({code}): add the chat:write, channels:history, "
             "groups:history and channels:read scopes and reinstall it",
-            type="SlackConfiguration",
+            type=NOTIFIER_MISCONFIGURED,
             non_retryable=True,
         )
     if status >= 500:
