@@ -33,7 +33,6 @@ from tests.helpers import (
     wait_for,
 )
 
-
 # What the partnership says, in order, before Walk results are recorded.
 EXPECTED_ORDER = ["charter-ready", "crawl-1:sent", "review-1:opened", "review-1:decided", "walk-kickoff:sent"]
 

@@ -7,6 +7,7 @@ that made them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from temporalio.workflow import NondeterminismError
 
 from partnerships.contracts import PartnershipOutcome, StartPartnership
 from workflows import PartnershipWorkflow
-from workflows.partnership import NOTIFICATIONS_IN_BACKGROUND, OVERRIDES_REACH_ESCALATION
+from workflows.partnership import NOTIFICATIONS_IN_BACKGROUND, ONE_RECORD_PER_STEP, OVERRIDES_REACH_ESCALATION
 
 HISTORY_DIR = Path(__file__).parent / "histories"
 # Top level: histories of today's code. Subfolders (v1/ …): histories recorded before a
@@ -42,7 +43,8 @@ def test_there_are_recorded_histories_for_every_path() -> None:
         "review-decided-by-policy",
         "charter-expired-closed",
     }
-    assert set(HISTORIES_BY_NAME) >= every_path | {f"v1/{name}" for name in every_path}
+    older = {f"{version}/{name}" for version in ("v1", "v2") for name in every_path}
+    assert set(HISTORIES_BY_NAME) >= every_path | older
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: str(p.relative_to(HISTORY_DIR)))
@@ -67,19 +69,27 @@ async def test_a_change_that_breaks_determinism_fails_replay() -> None:
         await replayer.replay_workflow(_history(HISTORIES_BY_NAME["signing-through-first-qbr"]))
 
 
-def test_the_override_escalation_change_is_patched_and_older_histories_lack_it() -> None:
+def _patch_markers(name: str) -> list[str]:
+    events = _history(HISTORIES_BY_NAME[name]).events
+    return [
+        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for e in events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+
+
+def test_each_change_to_the_workflows_commands_is_patched_and_older_histories_lack_it() -> None:
     """The safe-change example: `workflow.patched` marks new runs; old runs replay without it."""
+    assert any(m == OVERRIDES_REACH_ESCALATION for m in _patch_markers("v2/crawl-override-go"))
+    assert _patch_markers("v1/crawl-override-go-before-override-escalation") == []
+    assert any(m == NOTIFICATIONS_IN_BACKGROUND for m in _patch_markers("v2/charter-expired-closed"))
+    assert not any(m == NOTIFICATIONS_IN_BACKGROUND for m in _patch_markers("v1/charter-expired-closed"))
+    # Today's histories carry only the latest patch: it implies every earlier one.
+    assert _patch_markers("charter-expired-closed") == [ONE_RECORD_PER_STEP]
+    assert not any(m == ONE_RECORD_PER_STEP for m in _patch_markers("v2/charter-expired-closed"))
 
-    def patch_markers(name: str) -> list[str]:
-        events = _history(HISTORIES_BY_NAME[name]).events
-        return [
-            e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data.decode()
-            for e in events
-            if e.HasField("marker_recorded_event_attributes")
-        ]
 
-    assert any(OVERRIDES_REACH_ESCALATION in m for m in patch_markers("crawl-override-go"))
-    assert patch_markers("v1/crawl-override-go-before-override-escalation") == []
-    # Since notifications went to the background, every new history carries that patch too.
-    assert any(NOTIFICATIONS_IN_BACKGROUND in m for m in patch_markers("charter-expired-closed"))
-    assert not any(NOTIFICATIONS_IN_BACKGROUND in m for m in patch_markers("v1/charter-expired-closed"))
+def test_a_continued_run_does_not_ask_for_the_patch_again() -> None:
+    """The choice travels in the continue-as-new input: a years-long partnership's runs stay marker-free."""
+    assert _patch_markers("run-resumed-after-continue-as-new") == []

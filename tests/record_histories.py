@@ -1,0 +1,28 @@
+"""Record the histories the replay tests check (`make histories`).
+
+Runs the workflow tests that keep a history, with RECORD_HISTORIES=1, against a dev
+server they start themselves. Move the histories of the previous code into a vN/
+folder first when the change is a patched one: those must keep replaying too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+RECORDING_TESTS = [
+    "tests/test_lifecycle_workflow.py",
+    "tests/test_gate_decisions.py",
+    "tests/test_charter_signing.py",
+]
+
+
+def main() -> int:
+    os.environ["RECORD_HISTORIES"] = "1"
+    return int(pytest.main(["-q", *RECORDING_TESTS]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
