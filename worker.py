@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import Messenger, RecordKeeping, StepRecorder, TaskDesk
 from partnerships.config import Settings
@@ -28,6 +29,13 @@ from workflows import PartnershipWorkflow
 
 # Activities are short, blocking store and HTTP calls: a small thread pool is plenty.
 ACTIVITY_THREADS = 16
+# The sandbox re-imports every module it does not pass through, for every workflow run:
+# with thousands of partnerships open that is most of a worker's memory. Ours hold no
+# mutable globals and do nothing non-deterministic on import, so they are imported once;
+# the sandbox's runtime checks (no clocks, no I/O, no randomness) still apply to them.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "partnerships")
+)
 # The SDK's default: how long a workflow waits for the worker that cached it before any worker may take it.
 STICKY_TIMEOUT = timedelta(seconds=10)
 
@@ -52,6 +60,7 @@ def build_worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[PartnershipWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
         activities=[
             record_keeping.save_partnership,
             record_keeping.record_gate_review,

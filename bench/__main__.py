@@ -96,7 +96,7 @@ async def throughput_and_history(server: DevServer, store_url: str, options: Opt
     )
 
 
-def _rounds() -> list[list[int]]:
+def _rounds() -> list[int]:
     return measure.drive.lifecycle_rounds(QBRS_PER_LIFECYCLE)
 
 

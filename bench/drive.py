@@ -85,19 +85,6 @@ async def wait_for_step(client: Client, workflow_id: str, phase: str | None, ste
     await _poll(client.get_workflow_handle(workflow_id), reached, f"{phase}/{step}")
 
 
-async def current_run_id(client: Client, workflow_id: str) -> str:
-    description = await client.get_workflow_handle(workflow_id).describe()
-    return description.run_id
-
-
-async def wait_for_new_run(client: Client, workflow_id: str, previous_run_id: str) -> None:
-    await _poll(
-        client.get_workflow_handle(workflow_id),
-        lambda d: d.run_id != previous_run_id,
-        "continue-as-new",
-    )
-
-
 # ------------------------------------------------------------ partnership
 
 
@@ -111,12 +98,13 @@ async def sign_both(client: Client, slug: str) -> None:
 
 
 async def record_pilots(client: Client, charter: Charter) -> None:
-    for i in range(charter.timeline.crawl.pilot_customers):
+    pilots = charter.timeline.crawl.pilot_customers
+    for i in range(pilots):
         pilot = PilotResult(customer=f"Pilot {i + 1}", metric_before=20, metric_after=14, would_recommend=True)
-        request = PilotResultRequest(recorded_by=US, pilot=pilot)
+        # With the last pilot, whether the integration can scale: one `record crawl` call.
+        can_scale = True if i == pilots - 1 else None
+        request = PilotResultRequest(recorded_by=US, pilot=pilot, integration_can_scale=can_scale)
         await _update(client, charter.slug, PartnershipWorkflow.record_pilot_results, request)
-    request = PilotResultRequest(recorded_by=US, integration_can_scale=True)
-    await _update(client, charter.slug, PartnershipWorkflow.record_pilot_results, request)
 
 
 async def decide_go(client: Client, slug: str, anomalies: Anomalies, reason: str = "") -> None:
@@ -156,18 +144,15 @@ def green_scorecard() -> Scorecard:
 
 
 async def hold_qbr(client: Client, charter: Charter, anomalies: Anomalies) -> None:
-    """Scorecard, review, go, and wait for the next quarter's run (the workflow continues as new)."""
+    """Scorecard, review, go: the next quarter begins (in a new run when the current one is long)."""
     request = ScorecardRequest(recorded_by=US, scorecard=green_scorecard())
     await _update(client, charter.slug, PartnershipWorkflow.record_scorecard, request)
     await wait_for_step(client, charter.workflow_id, "run", Step.GATE_REVIEW.value)
-    quarter_run = await current_run_id(client, charter.workflow_id)
     await decide_go(client, charter.slug, anomalies)
-    await wait_for_new_run(client, charter.workflow_id, quarter_run)
 
 
 async def exit_and_wind_down(client: Client, charter: Charter) -> None:
-    request = ExitRequest(by=US, reason="the benchmark is over")
-    await _update(client, charter.slug, PartnershipWorkflow.exit, request)
+    await _update(client, charter.slug, PartnershipWorkflow.exit, ExitRequest(by=US, reason="the benchmark is over"))
     # Task ids are only known once the exit tasks exist: one status query per poll, as `partnerships tasks` would.
     deadline = asyncio.get_running_loop().time() + WAIT_TIMEOUT
     while True:
@@ -178,8 +163,9 @@ async def exit_and_wind_down(client: Client, charter: Charter) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"{charter.workflow_id}: no exit tasks")
         await asyncio.sleep(POLL_SECONDS)
-    for task in tasks:
-        await _update(client, task.id, PartnershipWorkflow.complete_task, CompleteTaskRequest(task_id=task.id, by=US))
+    # Wind-down is ticked off at once, as `partnerships task done ID ID ...` does.
+    done = CompleteTaskRequest(task_ids=[task.id for task in tasks], by=US)
+    await _update(client, charter.slug, PartnershipWorkflow.complete_task, done)
 
 
 async def start(
@@ -216,14 +202,14 @@ async def full_lifecycle(
     return charter.workflow_id, handle.first_execution_run_id
 
 
-def lifecycle_rounds(qbrs: int) -> list[list[int]]:
-    """Updates the driver sends per round, per run: a round starts where `full_lifecycle` waits.
+def lifecycle_rounds(qbrs: int) -> list[int]:
+    """Updates the driver sends per round: a round ends where `full_lifecycle` waits.
 
-    Run 1: sign x2 + pilots x3 | decide + walk | decide + recommit x2 + scorecard | decide.
-    Each further quarter: scorecard | decide. The last run: exit | complete x5.
+    sign x2 + pilots x2 | decide + walk | decide + recommit x2 + scorecard | per further
+    quarter: decide + scorecard | decide + exit | complete (every wind-down task at once).
     """
     assert qbrs >= 1, "a complete lifecycle holds at least one QBR"
-    return [[5, 2, 4, 1], *([[1, 1]] * (qbrs - 1)), [1, 5]]
+    return [4, 2, 4, *([2] * (qbrs - 1)), 2, 1]
 
 
 async def open_in_crawl(client: Client, task_queue: str, scale: TimeScale) -> str:

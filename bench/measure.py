@@ -54,15 +54,33 @@ def _spread(total: int, parts: int) -> list[int]:
     return [share + (1 if i < rest else 0) for i in range(parts)]
 
 
-def skeleton_plan(runs: list[RunHistory], rounds: list[list[int]]) -> SkeletonInput:
+def rounds_by_run(runs: list[RunHistory], rounds: list[int]) -> list[list[int]]:
+    """The driver's rounds split across the reference's runs by the Updates each run accepted."""
+    left = list(rounds)
+    split = []
+    for run in runs:
+        wanted, stages = run.counts["updates"], []
+        while wanted > 0:
+            assert left, f"the reference accepted more Updates than the driver's {sum(rounds)}"
+            taken = min(left[0], wanted)
+            stages.append(taken)
+            wanted -= taken
+            left[0] -= taken
+            if left[0] == 0:
+                left.pop(0)
+        split.append(stages or [0])
+    assert not left, f"the driver sends {sum(rounds)} Updates, the reference accepted fewer"
+    return split
+
+
+def skeleton_plan(runs: list[RunHistory], rounds: list[int]) -> SkeletonInput:
     """The floor with the reference lifecycle's counts, run by run, in the driver's rounds.
 
     The timers that fired (the phase timers) are waited out, with the same durations, before
     the driver's next wait, where the engine's are; the others are started and cancelled.
     """
-    assert len(runs) == len(rounds), f"reference has {len(runs)} runs, driver expects {len(rounds)}"
     plan = []
-    for run, updates in zip(runs, rounds, strict=True):
+    for run, updates in zip(runs, rounds_by_run(runs, rounds), strict=True):
         stages = len(updates)
         activities = _spread(run.counts["activities"], stages)
         local_activities = _spread(run.counts["local_activities"], stages)

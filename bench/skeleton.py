@@ -26,7 +26,7 @@ class Stage(BaseModel):
     updates: int = Field(ge=0)
     activities: int = Field(ge=0)
     local_activities: int = Field(default=0, ge=0)
-    # Started and cancelled at once: what the engine's deadlines cost when people act before them.
+    # Started before the stage's Updates and cancelled after them: the engine's deadlines that people beat.
     cancelled_timers: int = Field(default=0, ge=0)
     # Waited out, one after the other: the engine's phase timers.
     timers: list[float] = Field(default_factory=list)
@@ -63,19 +63,15 @@ class SkeletonWorkflow:
             # The same signal to the driver as the engine's: a search attribute it can see with describe().
             workflow.upsert_search_attributes([STEP.value_set(stage_marker(plan.run_index, index))])
             expected += stage.updates
+            # Deadlines set while waiting for people and cancelled when they act, as the engine's are.
+            deadlines = [self._start_timer() for _ in range(stage.cancelled_timers)]
             await self._updates_received(expected)
-            for call in range(stage.activities):
-                # A deadline set in one workflow task and cancelled in the next, as the engine's are.
-                deadline = self._start_timer() if call < stage.cancelled_timers else None
+            for deadline in deadlines:
+                deadline.cancel()
+            for _ in range(stage.activities):
                 await workflow.execute_activity(do_nothing, index, start_to_close_timeout=ACTIVITY_TIMEOUT)
-                if deadline is not None:
-                    deadline.cancel()
             for _ in range(stage.local_activities):
                 await workflow.execute_local_activity(do_nothing, index, start_to_close_timeout=ACTIVITY_TIMEOUT)
-            for _ in range(stage.cancelled_timers - stage.activities):
-                deadline = self._start_timer()
-                await workflow.sleep(0)
-                deadline.cancel()
             for seconds in stage.timers:
                 await workflow.sleep(timedelta(seconds=seconds))
         if plan.run_index + 1 < len(plan.runs):

@@ -414,9 +414,17 @@ def exit_partnership(
 
 @task_app.command("done")
 @handles_errors
-def task_done(task_id: Annotated[str, typer.Argument(help="The task's id, as `tasks` shows it.")], who: As) -> None:
-    """Mark a task done."""
-    _update(task_id, PartnershipWorkflow.complete_task, CompleteTaskRequest(task_id=task_id, by=who))
+def task_done(
+    task_ids: Annotated[list[str], typer.Argument(help="The tasks' ids, as `tasks` shows them.")], who: As
+) -> None:
+    """Mark one or more tasks of a partnership done."""
+    partnerships = {service.workflow_id_of(task_id) for task_id in task_ids}
+    if len(partnerships) > 1:
+        raise UserError(
+            [f"task_ids: {task_id} belongs to {service.workflow_id_of(task_id)}" for task_id in task_ids]
+            + ["task_ids: give tasks of one partnership at a time"]
+        )
+    _update(task_ids[0], PartnershipWorkflow.complete_task, CompleteTaskRequest(task_ids=task_ids, by=who))
 
 
 # ------------------------------------------------------------------- views

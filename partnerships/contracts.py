@@ -40,6 +40,9 @@ class StartPartnership(BaseModel):
     resume: Partnership | None = None
     # Carried over continue-as-new so a resumed run need not ask `workflow.patched` again.
     records_steps: bool = False
+    # A run in Run continues as new at the first quarter boundary past this many events.
+    # A quarter adds about 20, so no run grows much beyond it however many years it lasts.
+    run_history_limit: int = Field(default=200, ge=1)
 
 
 class PartnershipOutcome(BaseModel):

@@ -41,13 +41,20 @@ def workflow_id_of(reference: str) -> str:
 
 
 async def start_partnership(
-    client: Client, charter: Charter, *, task_queue: str, time_scale: TimeScale | None = None
+    client: Client,
+    charter: Charter,
+    *,
+    task_queue: str,
+    time_scale: TimeScale | None = None,
+    run_history_limit: int | None = None,
 ) -> WorkflowHandle[PartnershipWorkflow, Any]:
-    time_scale = time_scale or TimeScale()
+    start = StartPartnership(charter=charter, time_scale=time_scale or TimeScale())
+    if run_history_limit is not None:
+        start.run_history_limit = run_history_limit
     try:
         return await client.start_workflow(
             PartnershipWorkflow.run,
-            StartPartnership(charter=charter, time_scale=time_scale),
+            start,
             id=charter.workflow_id,
             task_queue=task_queue,
             # A slug names one partnership for good: its tasks and records are keyed by it.

@@ -50,9 +50,15 @@ async def running_worker(client: Client, settings: Settings, store: Store, **kwa
 
 
 async def start(
-    client: Client, settings: Settings, charter: Charter, time_scale: TimeScale = FAST
+    client: Client,
+    settings: Settings,
+    charter: Charter,
+    time_scale: TimeScale = FAST,
+    run_history_limit: int | None = None,
 ) -> WorkflowHandle[PartnershipWorkflow, Any]:
-    return await service.start_partnership(client, charter, task_queue=settings.task_queue, time_scale=time_scale)
+    return await service.start_partnership(
+        client, charter, task_queue=settings.task_queue, time_scale=time_scale, run_history_limit=run_history_limit
+    )
 
 
 async def wait_for(

@@ -32,7 +32,8 @@ async def test_a_partnership_that_passes_every_gate_reaches_run_and_holds_a_qbr(
 ) -> None:
     charter = example_charter()
     async with running_worker(client, settings, store):
-        await start(client, settings, charter)
+        # A run that is already long at its first quarter boundary continues as new there.
+        await start(client, settings, charter, run_history_limit=50)
         await reach_walk_review(client, charter.slug)
         status = await service.status(client, charter.slug)
         assert status.current_gate is not None and status.current_gate.passed
@@ -44,7 +45,7 @@ async def test_a_partnership_that_passes_every_gate_reaches_run_and_holds_a_qbr(
         await wait_for(client, charter.slug, at("run", Step.GATE_REVIEW))
         quarter_one = await client.get_workflow_handle(charter.workflow_id).describe()
         await decide(client, charter.slug, Outcome.GO)
-        # After the QBR the workflow continues as new: a fresh, short history for the next quarter.
+        # After the QBR the long run continues as new: a fresh, short history for the next quarter.
         await wait_for_new_run(client, charter.workflow_id, quarter_one.run_id)
         status = await service.status(client, charter.slug)
     await keep_history(client, charter.workflow_id, "signing-through-first-qbr", run_id=quarter_one.run_id)

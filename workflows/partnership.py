@@ -100,6 +100,7 @@ class PartnershipWorkflow:
         # Decided once per partnership (see run): histories from before the change replay
         # the calls they were recorded with.
         self._records_steps = start.records_steps
+        self._run_history_limit = start.run_history_limit
         self._step = self._new_step()
         self._step_number = 1
         self._recorded_through = 0
@@ -108,6 +109,10 @@ class PartnershipWorkflow:
         self._deadline: tuple[datetime, asyncio.Task[None]] | None = None
         self._courier: asyncio.Task[None] | None = None
         self._courier_again = False
+        if start.resume is not None and self._records_steps:
+            # The previous run left both as they stand now: nothing to upsert or save again.
+            self._search_attributes = self._fingerprint()
+            self._saved_snapshot = self._snapshot_facts(self._snapshot())
 
     # ------------------------------------------------------------------ run
 
@@ -133,7 +138,12 @@ class PartnershipWorkflow:
                 await self._deliveries_done()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    StartPartnership(resume=p, time_scale=p.time_scale, records_steps=self._records_steps),
+                    StartPartnership(
+                        resume=p,
+                        time_scale=p.time_scale,
+                        records_steps=self._records_steps,
+                        run_history_limit=self._run_history_limit,
+                    ),
                     search_attributes=visibility.search_attributes(p),
                 )
         await self._deliveries_done()
@@ -146,9 +156,15 @@ class PartnershipWorkflow:
         )
 
     def _time_to_continue_as_new(self) -> bool:
-        # One run per quarter keeps a years-long partnership's history short and flat.
+        # Between quarters, once the run's history is long enough: a years-long partnership's
+        # history stays short and flat, and a short one never pays for a new run.
         p = self._partnership
-        return p.phase is Phase.RUN and p.step is Step.UNDERWAY and not self._transitions
+        if not (p.phase is Phase.RUN and p.step is Step.UNDERWAY and not self._transitions):
+            return False
+        if not self._records_steps:
+            return True
+        info = workflow.info()
+        return info.get_current_history_length() >= self._run_history_limit or info.is_continue_as_new_suggested()
 
     # ------------------------------------------------------------- stages
 
@@ -529,17 +545,37 @@ class PartnershipWorkflow:
     async def _publish(self, summary: str) -> None:
         """Make the current state visible: search attributes, Web UI details, read model."""
         p = self._partnership
-        updates = visibility.search_attribute_updates(p)
-        fingerprint = [repr(u) for u in updates]
+        fingerprint = self._fingerprint()
         if fingerprint != self._search_attributes:
-            workflow.upsert_search_attributes(updates)
+            workflow.upsert_search_attributes(visibility.search_attribute_updates(p))
             self._search_attributes = fingerprint
         workflow.set_current_details(self._details(summary))
         self._latest_summary = summary
-        now = workflow.now()
+        snapshot = self._snapshot()
+        if self._records_steps:
+            # Only what changed is written: evidence alone leaves the read model's row as it is.
+            facts = self._snapshot_facts(snapshot)
+            if facts != self._saved_snapshot:
+                self._step.snapshot, self._saved_snapshot = snapshot, facts
+            return
+        await self._activity(
+            ActivityName.SAVE_PARTNERSHIP,
+            SavePartnershipInput(snapshot=snapshot),
+            summary=f"Save {p.charter.partner.name}'s status: {summary}",
+        )
+
+    def _fingerprint(self) -> list[str]:
+        return [repr(u) for u in visibility.search_attribute_updates(self._partnership)]
+
+    @staticmethod
+    def _snapshot_facts(snapshot: PartnershipSnapshot) -> dict[str, Any]:
+        return snapshot.model_dump(exclude={"updated_at"})
+
+    def _snapshot(self) -> PartnershipSnapshot:
+        p = self._partnership
         last = p.reviews[-1] if p.reviews else None
         rag = p.scorecard.rag if p.scorecard else (p.rag_history[-1] if p.rag_history else None)
-        snapshot = PartnershipSnapshot(
+        return PartnershipSnapshot(
             id=p.workflow_id,
             slug=p.charter.slug,
             partner=p.charter.partner.name,
@@ -555,18 +591,7 @@ class PartnershipWorkflow:
             end_reason=p.end_reason,
             started_at=p.started_at,
             phase_started_at=p.phase_started_at,
-            updated_at=now,
-        )
-        if self._records_steps:
-            # Only what changed is written: evidence alone leaves the read model's row as it is.
-            facts = snapshot.model_dump(exclude={"updated_at"})
-            if facts != self._saved_snapshot:
-                self._step.snapshot, self._saved_snapshot = snapshot, facts
-            return
-        await self._activity(
-            ActivityName.SAVE_PARTNERSHIP,
-            SavePartnershipInput(snapshot=snapshot),
-            summary=f"Save {p.charter.partner.name}'s status: {summary}",
+            updated_at=workflow.now(),
         )
 
     async def _local_first(self, name: str, arg: Any, *, summary: str, result_type: type | None = None) -> Any:
@@ -742,22 +767,22 @@ class PartnershipWorkflow:
     @workflow.update
     async def complete_task(self, request: CompleteTaskRequest) -> Acknowledged:
         p = self._partnership
-        task = p.apply_task_completion(request)
+        tasks = p.apply_task_completion(request)
+        summary = "done: " + "; ".join(t.title for t in tasks)
+        closure = CloseTasksInput(task_ids=[t.id for t in tasks], status="done", by=request.by, at=workflow.now())
         if self._records_steps:
             # Answered once the store has it, so `partnerships tasks` never shows it open after.
             number = self._step_number
-            self._step.closed_tasks.append(
-                CloseTasksInput(task_ids=[task.id], status="done", by=request.by, at=workflow.now())
-            )
-            self._transitions.append(Transition(summary=f"done: {task.title}"))
+            self._step.closed_tasks.append(closure)
+            self._transitions.append(Transition(summary=summary))
             await workflow.wait_condition(lambda: self._recorded_through >= number)
-            return Acknowledged(summary=f"done: {task.title}", phase=p.phase.value, step=p.step.value)
-        await self._activity(
-            ActivityName.CLOSE_TASKS,
-            CloseTasksInput(task_ids=[task.id], status="done", by=request.by, at=workflow.now()),
-            summary=f"Mark '{task.title}' done for {p.charter.partner.name}",
-        )
-        return Acknowledged(summary=f"done: {task.title}", phase=p.phase.value, step=p.step.value)
+        else:
+            await self._activity(
+                ActivityName.CLOSE_TASKS,
+                closure,
+                summary=f"Mark '{tasks[0].title}' done for {p.charter.partner.name}",
+            )
+        return Acknowledged(summary=summary, phase=p.phase.value, step=p.step.value)
 
     @complete_task.validator
     def _validate_complete_task(self, request: CompleteTaskRequest) -> None:

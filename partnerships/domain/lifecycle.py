@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from partnerships.domain import rules
 from partnerships.domain.charter import Charter, Side
@@ -133,9 +133,26 @@ class ExitRequest(Request):
     reason: Reason
 
 
+TaskId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+
 class CompleteTaskRequest(Request):
-    task_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    """One task done, or several at once (`partnerships task done ID ID ...`)."""
+
+    task_id: TaskId | None = None
+    task_ids: Annotated[list[TaskId], Field(max_length=100)] = []
     by: Identity
+
+    @model_validator(mode="after")
+    def _names_a_task(self) -> CompleteTaskRequest:
+        if not self.ids():
+            raise ValueError("task_ids: name at least one task")
+        return self
+
+    def ids(self) -> list[str]:
+        """Every task named, each once, in the order given."""
+        named = ([self.task_id] if self.task_id else []) + self.task_ids
+        return list(dict.fromkeys(named))
 
 
 class Signature(BaseModel):
@@ -673,17 +690,21 @@ class Partnership(BaseModel):
         return moot
 
     def problems_completing_task(self, request: CompleteTaskRequest) -> list[str]:
-        problems = []
-        if all(t.id != request.task_id for t in self.open_tasks):
-            problems.append(f"task_id: {request.task_id} is not an open task of this partnership")
+        open_ids = {t.id for t in self.open_tasks}
+        problems = [
+            f"task_id: {task_id} is not an open task of this partnership"
+            for task_id in request.ids()
+            if task_id not in open_ids
+        ]
         if self.charter.person(request.by) is None:
             problems.append(f"by: {request.by} is not named in the charter's governance")
         return problems
 
-    def apply_task_completion(self, request: CompleteTaskRequest) -> TaskRef:
-        task = next(t for t in self.open_tasks if t.id == request.task_id)
-        self.open_tasks = [t for t in self.open_tasks if t.id != request.task_id]
-        return task
+    def apply_task_completion(self, request: CompleteTaskRequest) -> list[TaskRef]:
+        done = set(request.ids())
+        tasks = [t for t in self.open_tasks if t.id in done]
+        self.open_tasks = [t for t in self.open_tasks if t.id not in done]
+        return tasks
 
     def wind_down_finished(self) -> bool:
         return self.step is Step.WINDING_DOWN and not any(t.kind in WIND_DOWN_TASKS for t in self.open_tasks)
