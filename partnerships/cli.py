@@ -26,30 +26,14 @@ from rich.table import Table
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from partnerships import service
-from partnerships.charter_file import CharterError, format_validation_error, load_charter
 from partnerships.config import Settings
-from partnerships.contracts import PartnershipStatus
-from partnerships.domain.charter import charter_warnings
-from partnerships.domain.gates import GateEvaluation, Outcome, PilotResult, Rag, Scorecard
-from partnerships.domain.lifecycle import (
-    CompleteTaskRequest,
-    DecisionRequest,
-    ExitRequest,
-    Phase,
-    PilotResultRequest,
-    RecommitRequest,
-    ScorecardRequest,
-    Signature,
-    SignRequest,
-    TimeScale,
-    WalkResultRequest,
-)
-from partnerships.portfolio import PartnershipFacts, ReportFormat, build_report, humanize, phase_periods
+from partnerships.domain.vocabulary import Outcome, Phase, Rag
 from partnerships.temporal_client import make_client
-from workflows import PartnershipWorkflow
 
 if TYPE_CHECKING:
+    from partnerships.contracts import PartnershipStatus
+    from partnerships.domain.gates import GateEvaluation
+    from partnerships.domain.lifecycle import Signature, TimeScale
     from partnerships.store import Store
 
 # The store (sqlalchemy), templates and report renderer are imported inside the commands
@@ -120,6 +104,9 @@ def handles_errors(func: Callable[..., T]) -> Callable[..., T]:
 
 
 def _explain(error: Exception) -> list[str]:
+    from partnerships import service
+    from partnerships.charter_file import CharterError, format_validation_error
+
     if isinstance(error, UserError | CharterError):
         return error.problems
     if isinstance(error, service.Refused):
@@ -157,6 +144,9 @@ def main_options(
 @handles_errors
 def charter_check(file: Annotated[Path, typer.Argument(help="Charter YAML file.")]) -> None:
     """Validate a charter: every problem at once, one line per field; then the framework's warnings."""
+    from partnerships.charter_file import load_charter
+    from partnerships.domain.charter import charter_warnings
+
     charter = load_charter(file)
     out.print(
         f"[green]✓[/green] {file}: a valid charter for [bold]{charter.partner.name}[/bold] "
@@ -174,6 +164,9 @@ def charter_render(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Render a charter as Markdown with the template in charters/charter.md.j2."""
+    from partnerships.charter_file import load_charter
+    from partnerships.domain.charter import charter_warnings
+
     charter = load_charter(file)
     from partnerships.templates import make_environment
 
@@ -193,6 +186,8 @@ _SCALE = re.compile(r"^\s*1\s*w(?:eek)?\s*=\s*([0-9]*\.?[0-9]+)\s*(s|sec|second|
 
 def parse_time_scale(text: str | None) -> TimeScale:
     """`1w=1s` (one week lasts one second), `1w=2min`, or a number of seconds per week."""
+    from partnerships.domain.lifecycle import TimeScale
+
     if not text:
         return TimeScale()
     match = _SCALE.match(text)
@@ -213,6 +208,10 @@ def start(
     ] = None,
 ) -> None:
     """Start the partnership's workflow. It waits for both sides to sign the charter."""
+    from partnerships import service
+    from partnerships.charter_file import load_charter
+    from partnerships.domain.charter import charter_warnings
+
     charter = load_charter(file)
     scale = parse_time_scale(time_scale)
     for warning in charter_warnings(charter):
@@ -232,6 +231,8 @@ def start(
 
 
 def _update(reference: str, update: Any, request: Any) -> Any:
+    from partnerships import service
+
     async def go() -> Any:
         return await service.update(await _client(), reference, update, request)
 
@@ -244,6 +245,9 @@ def _update(reference: str, update: Any, request: Any) -> Any:
 @handles_errors
 def sign(reference: Reference, who: As) -> None:
     """Sign the charter as your side's decision owner."""
+    from partnerships.domain.lifecycle import SignRequest
+    from workflows import PartnershipWorkflow
+
     _update(reference, PartnershipWorkflow.sign_charter, SignRequest(signer=who))
 
 
@@ -258,6 +262,9 @@ def recommit(
     ] = False,
 ) -> None:
     """Re-commit your side to Run after a passed Walk gate."""
+    from partnerships.domain.lifecycle import RecommitRequest
+    from workflows import PartnershipWorkflow
+
     _update(
         reference,
         PartnershipWorkflow.recommit,
@@ -284,6 +291,10 @@ def record_crawl(
     ] = None,
 ) -> None:
     """Record a Crawl pilot's results, and/or whether the integration can scale."""
+    from partnerships.domain.gates import PilotResult
+    from partnerships.domain.lifecycle import PilotResultRequest
+    from workflows import PartnershipWorkflow
+
     result = None
     if pilot is not None or after is not None:
         problems = []
@@ -331,6 +342,9 @@ def record_walk(
     ] = None,
 ) -> None:
     """Record Walk invitations and adoptions, partner promotion and support burden."""
+    from partnerships.domain.lifecycle import WalkResultRequest
+    from workflows import PartnershipWorkflow
+
     _update(
         reference,
         PartnershipWorkflow.record_walk_results,
@@ -363,6 +377,10 @@ def record_qbr(
     notes: Annotated[str, typer.Option(help="Notes.")] = "",
 ) -> None:
     """Record this quarter's scorecard for the QBR."""
+    from partnerships.domain.gates import Scorecard
+    from partnerships.domain.lifecycle import ScorecardRequest
+    from workflows import PartnershipWorkflow
+
     scorecard = Scorecard(
         deals_sourced=deals,
         pipeline_sourced=pipeline,
@@ -394,6 +412,9 @@ def decide(
     weeks: Annotated[int, typer.Option(help="With extend: how many weeks.")] = 2,
 ) -> None:
     """Decide the open gate review (reviewers only)."""
+    from partnerships.domain.lifecycle import DecisionRequest
+    from workflows import PartnershipWorkflow
+
     _update(
         reference,
         PartnershipWorkflow.decide,
@@ -409,6 +430,9 @@ def exit_partnership(
     reason: Annotated[str, typer.Option(help="Why the partnership ends.", show_default=False)],
 ) -> None:
     """End the partnership now; exit tasks are created and sent."""
+    from partnerships.domain.lifecycle import ExitRequest
+    from workflows import PartnershipWorkflow
+
     _update(reference, PartnershipWorkflow.exit, ExitRequest(by=who, reason=reason))
 
 
@@ -418,6 +442,10 @@ def task_done(
     task_ids: Annotated[list[str], typer.Argument(help="The tasks' ids, as `tasks` shows them.")], who: As
 ) -> None:
     """Mark one or more tasks of a partnership done."""
+    from partnerships import service
+    from partnerships.domain.lifecycle import CompleteTaskRequest
+    from workflows import PartnershipWorkflow
+
     partnerships = {service.workflow_id_of(task_id) for task_id in task_ids}
     if len(partnerships) > 1:
         raise UserError(
@@ -431,6 +459,8 @@ def task_done(
 
 
 async def _status(reference: str) -> PartnershipStatus:
+    from partnerships import service
+
     return await service.status(await _client(), reference)
 
 
@@ -536,9 +566,12 @@ def list_partnerships(
     as_json: JsonFlag = False,
 ) -> None:
     """The portfolio at a glance, from Temporal's visibility (the same filters as the Web UI)."""
+    # Only the portfolio query: listing must start as quickly as the bare SDK does.
+    from partnerships.durations import humanize
+    from partnerships.portfolio_query import list_partnerships
 
     async def go() -> list[dict[str, Any]]:
-        return await service.list_partnerships(
+        return await list_partnerships(
             await _client(),
             phase=phase,
             tier=tier,
@@ -604,6 +637,8 @@ def show(reference: Reference, as_json: JsonFlag = False) -> None:
 
 def _full_record(current: PartnershipStatus, store: Store) -> dict[str, Any]:
     """The workflow's state, completed by the store (which keeps every review, not only the latest)."""
+    from partnerships.portfolio import PartnershipFacts, phase_periods
+
     p = current.partnership
     from partnerships.report import load_partnership, review_facts_from_state
 
@@ -689,6 +724,8 @@ def _print_record(current: PartnershipStatus, record: dict[str, Any]) -> None:
 
 
 def _print_phases(phases: list[dict[str, Any]]) -> None:
+    from partnerships.durations import humanize
+
     table = Table(title="Phases", title_justify="left")
     for column in ("phase", "from", "to", "time"):
         table.add_column(column)
@@ -761,10 +798,12 @@ def _print_tasks(tasks: list[dict[str, Any]]) -> None:
 @app.command()
 @handles_errors
 def report(
-    report_format: Annotated[str, typer.Option("--format", help="html, md or both.")] = ReportFormat.BOTH.value,
+    report_format: Annotated[str, typer.Option("--format", help="html, md or both.")] = "both",
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the report into.")] = Path("reports"),
 ) -> None:
     """The portfolio's quarterly scorecard and gate funnel, from the engine's store."""
+    from partnerships.portfolio import ReportFormat, build_report
+
     try:
         formats = ReportFormat(report_format)
     except ValueError:
@@ -791,6 +830,7 @@ def tasks(
     as_json: JsonFlag = False,
 ) -> None:
     """Open tasks across the portfolio, or for one partnership."""
+    from partnerships import service
     from partnerships.store import Store, make_engine
 
     store = Store(make_engine(Settings().store_url))
@@ -818,6 +858,7 @@ def demo(
     time_scale: Annotated[str, typer.Option("--time-scale", help="How fast time runs.")] = "1w=0.5s",
 ) -> None:
     """Drive one example partnership through every phase in compressed time (needs a running worker)."""
+    from partnerships.charter_file import load_charter
     from partnerships.demo_script import drive
 
     charter = load_charter(charter_file)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from partnerships.domain.gates import Gate, Outcome
 from partnerships.domain.lifecycle import ENDED_PHASES, Phase, TaskKind
+from partnerships.durations import SECONDS_PER_DAY
 
 
 class ReportFormat(StrEnum):
@@ -44,7 +45,6 @@ SCORECARD_FIELDS = (
     "time_to_value_days",
     "notes",
 )
-SECONDS_PER_DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -322,13 +322,3 @@ def _group(items: Iterable[_Owned]) -> dict[str, list[_Owned]]:
     for item in items:
         grouped.setdefault(item.partnership_id, []).append(item)
     return grouped
-
-
-def humanize(duration: timedelta) -> str:
-    """A duration the way people say it: 45s, 12m, 5h, 3d, 6w."""
-    seconds = max(0, int(duration.total_seconds()))
-    for unit, size in (("w", 7 * SECONDS_PER_DAY), ("d", SECONDS_PER_DAY), ("h", 3600), ("m", 60)):
-        # Two weeks and more read as weeks; below that the next unit is more telling.
-        if seconds >= size * (2 if unit == "w" else 1):
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from sqlmodel import col, select
 
 from partnerships.domain.lifecycle import GateReview
+from partnerships.durations import humanize
 from partnerships.portfolio import (
     SECONDS_PER_DAY,
     PartnershipFacts,
@@ -25,7 +26,6 @@ from partnerships.portfolio import (
     ReportFormat,
     ReviewFacts,
     TaskFacts,
-    humanize,
 )
 from partnerships.store import GateReviewRow, PartnershipRow, Store, TaskRow
 

@@ -7,13 +7,10 @@ in the workflow's Update validators, so every door gets the same answers.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio.client import (
     Client,
-    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -24,14 +21,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from partnerships import visibility
 from partnerships.contracts import PartnershipStatus, StartPartnership
-from partnerships.domain.charter import WORKFLOW_ID_PREFIX, Charter, Tier, workflow_id_for
-from partnerships.domain.gates import Rag
-from partnerships.domain.lifecycle import Phase, Step, TimeScale
+from partnerships.domain.charter import Charter
+from partnerships.domain.lifecycle import TimeScale
+from partnerships.domain.vocabulary import WORKFLOW_ID_PREFIX, workflow_id_for
+from partnerships.errors import Refused
+from partnerships.portfolio_query import PortfolioFilter, list_partnerships, portfolio_query
 from workflows import PartnershipWorkflow
 
-
-class Refused(Exception):
-    """A request the engine turned down. The message is for people: one line per problem."""
+__all__ = ["PortfolioFilter", "Refused", "list_partnerships", "portfolio_query"]
 
 
 def workflow_id_of(reference: str) -> str:
@@ -135,111 +132,3 @@ async def _describe_missing(client: Client, workflow_id: str) -> str:
         state = description.status.name.lower() if description.status else "closed"
         return f"{workflow_id} is closed ({state}): nothing more can be recorded"
     return f"{workflow_id} did not accept the request"
-
-
-class PortfolioFilter(BaseModel):
-    """What `partnerships list` narrows the portfolio to; every field maps to a visibility clause."""
-
-    phase: str | None = None
-    tier: int | None = None
-    partner: str | None = None
-    rag: str | None = None
-    overdue: bool = False
-    include_closed: bool = False
-
-
-def _quoted(value: str) -> str:
-    # Visibility queries are SQL-like: a quote inside a literal is doubled, never left to end it.
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def _filter_problems(selection: PortfolioFilter) -> list[str]:
-    problems = []
-    if selection.phase is not None and selection.phase not in {p.value for p in Phase}:
-        problems.append(f"--phase: '{selection.phase}' is not a phase ({', '.join(p.value for p in Phase)})")
-    if selection.tier is not None and selection.tier not in {int(t) for t in Tier}:
-        problems.append(f"--tier: {selection.tier} is not a tier ({', '.join(str(int(t)) for t in Tier)})")
-    if selection.rag is not None and selection.rag not in {r.value for r in Rag}:
-        problems.append(f"--rag: '{selection.rag}' is not a RAG status ({', '.join(r.value for r in Rag)})")
-    if selection.partner is not None and not selection.partner.strip():
-        problems.append("--partner: give the start of a partner's name")
-    return problems
-
-
-def portfolio_query(selection: PortfolioFilter, now: datetime) -> str:
-    """The visibility query for a selection: paste it into the Web UI's list to see the same rows."""
-    problems = _filter_problems(selection)
-    if problems:
-        raise Refused("\n".join(problems))
-    clauses = [f"WorkflowType = '{PartnershipWorkflow.__name__}'"]
-    # Runs that continued as new are history; the partnership lives on in its latest run.
-    clauses.append("ExecutionStatus != 'ContinuedAsNew'" if selection.include_closed else "ExecutionStatus = 'Running'")
-    if selection.phase is not None:
-        clauses.append(f"{visibility.PHASE.name} = {_quoted(selection.phase)}")
-    if selection.tier is not None:
-        clauses.append(f"{visibility.TIER.name} = {selection.tier}")
-    if selection.partner is not None:
-        clauses.append(f"{visibility.PARTNER.name} STARTS_WITH {_quoted(selection.partner.strip())}")
-    if selection.rag is not None:
-        clauses.append(f"{visibility.RAG_STATUS.name} = {_quoted(selection.rag)}")
-    if selection.overdue:
-        # ReviewDeadline is set only while a review is open, and is when the reviewers get reminded.
-        clauses.append(f"{visibility.STEP.name} = '{Step.GATE_REVIEW.value}'")
-        clauses.append(f"{visibility.REVIEW_DEADLINE.name} < '{_utc(now).isoformat()}'")
-    return " AND ".join(clauses)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(microsecond=0)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat() if moment else None
-
-
-async def list_partnerships(
-    client: Client,
-    *,
-    phase: str | None = None,
-    include_closed: bool = False,
-    tier: int | None = None,
-    partner: str | None = None,
-    rag: str | None = None,
-    overdue: bool = False,
-    now: datetime | None = None,
-) -> list[dict[str, Any]]:
-    """Partnerships as Temporal's visibility sees them: the same filters as the Web UI.
-
-    `partner` matches the start of the partner's name; `overdue` keeps gate reviews whose
-    ReviewDeadline is before `now` (the current time unless given).
-    """
-    now = now or datetime.now(UTC)
-    selection = PortfolioFilter(
-        phase=phase, tier=tier, partner=partner, rag=rag, overdue=overdue, include_closed=include_closed
-    )
-    query = portfolio_query(selection, now)
-    rows = [_portfolio_row(execution, now) async for execution in client.list_workflows(query)]
-    return sorted(rows, key=lambda row: row["slug"])
-
-
-def _portfolio_row(execution: WorkflowExecution, now: datetime) -> dict[str, Any]:
-    attributes = execution.typed_search_attributes
-    deadline = attributes.get(visibility.REVIEW_DEADLINE)
-    phase_started_at = attributes.get(visibility.PHASE_STARTED_AT)
-    return {
-        "workflow_id": execution.id,
-        "slug": execution.id.removeprefix(WORKFLOW_ID_PREFIX),
-        "status": execution.status.name.lower() if execution.status else None,
-        "partner": attributes.get(visibility.PARTNER),
-        "tier": attributes.get(visibility.TIER),
-        "leverage": attributes.get(visibility.LEVERAGE),
-        "phase": attributes.get(visibility.PHASE),
-        "step": attributes.get(visibility.STEP),
-        "phase_started_at": _iso(phase_started_at),
-        "seconds_in_phase": round((now - phase_started_at).total_seconds()) if phase_started_at else None,
-        "next_deadline": _iso(attributes.get(visibility.NEXT_DEADLINE)),
-        "last_gate_outcome": attributes.get(visibility.LAST_GATE_OUTCOME),
-        "review_deadline": _iso(deadline),
-        "overdue": deadline is not None and deadline < now,
-        "rag": attributes.get(visibility.RAG_STATUS),
-    }

@@ -9,9 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
@@ -21,31 +18,19 @@ from temporalio.common import (
 
 from partnerships.domain.charter import Charter
 from partnerships.domain.lifecycle import Partnership, Phase, Step
-
-PHASE = SearchAttributeKey.for_keyword("PartnershipPhase")
-STEP = SearchAttributeKey.for_keyword("PartnershipStep")
-PARTNER = SearchAttributeKey.for_keyword("Partner")
-TIER = SearchAttributeKey.for_int("PartnershipTier")
-LEVERAGE = SearchAttributeKey.for_keyword("PartnershipLeverage")
-LAST_GATE_OUTCOME = SearchAttributeKey.for_keyword("LastGateOutcome")
-REVIEW_DEADLINE = SearchAttributeKey.for_datetime("ReviewDeadline")
-RAG_STATUS = SearchAttributeKey.for_keyword("RagStatus")
-# When the current phase (in Run: the current quarter) began: "time in phase" in `partnerships list`.
-PHASE_STARTED_AT = SearchAttributeKey.for_datetime("PhaseStartedAt")
-# The next date something is due: signatures, the gate review opening, or the gate decision.
-NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
-
-ALL_KEYS = (
-    PHASE,
-    STEP,
-    PARTNER,
-    TIER,
-    LEVERAGE,
+from partnerships.search_attributes import (  # noqa: F401 - re-exported: the keys are part of this module's story
+    ALL_KEYS,
     LAST_GATE_OUTCOME,
-    REVIEW_DEADLINE,
-    RAG_STATUS,
-    PHASE_STARTED_AT,
+    LEVERAGE,
     NEXT_DEADLINE,
+    PARTNER,
+    PHASE,
+    PHASE_STARTED_AT,
+    RAG_STATUS,
+    REVIEW_DEADLINE,
+    STEP,
+    TIER,
+    register_missing,
 )
 
 
@@ -112,23 +97,3 @@ def search_attributes(partnership: Partnership) -> TypedSearchAttributes:
     return TypedSearchAttributes(
         [SearchAttributePair(key, value) for key, value in _current_values(partnership).items() if value is not None]
     )
-
-
-async def register_missing(client: Client, namespace: str) -> list[str]:
-    """Add any of our search attributes the namespace lacks (an older server database).
-
-    Returns the names added. Needs operator rights: on a managed namespace register them
-    once by hand instead (see README).
-    """
-    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
-    missing = {key.name: key for key in ALL_KEYS if key.name not in listed.custom_attributes}
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=namespace,
-                search_attributes={
-                    name: IndexedValueType.ValueType(key.indexed_value_type.value) for name, key in missing.items()
-                },
-            )
-        )
-    return sorted(missing)

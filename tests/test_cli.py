@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -165,8 +166,29 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
         code, output = await cli("tasks", slug, "--json")
         assert code == 0, output
         assert {t["kind"] for t in json.loads(output)} == {"exit"}
-        for task in status.partnership.open_tasks:
-            code, output = await cli("task", "done", task.id, "--as", "dana@ourco.example")
-            assert code == 0, output
-        code, output = await cli("task", "done", status.partnership.open_tasks[0].id, "--as", "dana@ourco.example")
+        first, *rest = status.partnership.open_tasks
+        code, output = await cli("task", "done", first.id, "--as", "dana@ourco.example")
+        assert code == 0, output
+        # Several at once: an id that is not open refuses them all, naming it, and closes none.
+        unknown = f"{rest[0].id.rsplit(':', 1)[0]}:no-such-task"
+        code, output = await cli("task", "done", *[t.id for t in rest], unknown, "--as", "dana@ourco.example")
+        assert code == 1 and f"{unknown} is not an open task" in output and "Traceback" not in output
+        assert {t.id for t in store.tasks(status.partnership.workflow_id, status="open")} == {t.id for t in rest}
+        code, output = await cli("task", "done", *[t.id for t in rest], "--as", "dana@ourco.example")
+        assert code == 0, output
+        assert store.tasks(status.partnership.workflow_id, status="open") == []
+        code, output = await cli("task", "done", first.id, "--as", "dana@ourco.example")
         assert code == 1 and "Traceback" not in output
+
+
+def test_the_cli_and_the_portfolio_query_load_without_the_domain_model_or_the_workflow() -> None:
+    """`partnerships list` starts about as fast as the bare SDK only while the command line and
+    the portfolio query leave the pydantic domain, the workflow and the store to the commands
+    that use them."""
+    probe = (
+        "import sys, partnerships.cli, partnerships.portfolio_query; "
+        "print([m for m in ('partnerships.domain.charter', 'partnerships.domain.lifecycle', 'partnerships.service', "
+        "'workflows', 'yaml', 'sqlalchemy', 'jinja2') if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from partnerships import service
 from partnerships.config import Settings
 from partnerships.domain.gates import Outcome
-from partnerships.domain.lifecycle import Step
+from partnerships.domain.lifecycle import Step, TimeScale
 from partnerships.store import Store
 from tests.conftest import example_charter
 from tests.helpers import (
@@ -20,6 +23,7 @@ from tests.helpers import (
     record_pilots,
     record_scorecard,
     running_worker,
+    settle,
     sign_both,
     start,
     wait_for,
@@ -98,3 +102,29 @@ async def test_a_failed_crawl_ends_the_partnership_with_exit_tasks_then_closes_w
     assert outcome.phase == "exited"
     assert "no-go at the Crawl gate review" in (outcome.end_reason or "")
     assert {t.status for t in store.tasks(charter.workflow_id, status=None) if t.kind == "exit"} == {"done"}
+
+
+async def test_evidence_recorded_during_crawl_keeps_the_phase_timer_and_writes_nothing_else(
+    client: Client, settings: Settings, store: Store
+) -> None:
+    """A person's Update costs its own events only: the Crawl timer runs on, and evidence that
+    changes nothing people see in the store or the Web UI is not recorded twice."""
+    charter = example_charter()
+    async with running_worker(client, settings, store):
+        handle = await start(client, settings, charter, TimeScale(seconds_per_week=5))  # Crawl: 20 s
+        await sign_both(client, charter.slug)
+        await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
+        before = await settle(client, charter.workflow_id)
+        await record_pilots(client, charter.slug)
+        after = await settle(client, charter.workflow_id)
+        events = (await handle.fetch_history()).events[before:after]
+    kinds = Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in events)
+    updates = kinds["WORKFLOW_EXECUTION_UPDATE_ACCEPTED"]
+    assert updates == 3
+    assert kinds == {
+        "WORKFLOW_TASK_SCHEDULED": updates,
+        "WORKFLOW_TASK_STARTED": updates,
+        "WORKFLOW_TASK_COMPLETED": updates,
+        "WORKFLOW_EXECUTION_UPDATE_ACCEPTED": updates,
+        "WORKFLOW_EXECUTION_UPDATE_COMPLETED": updates,
+    }

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from partnerships.cli import app
+from partnerships.durations import humanize
 from partnerships.portfolio import (
     PartnershipFacts,
     PhasePeriod,
@@ -21,7 +22,6 @@ from partnerships.portfolio import (
     TaskFacts,
     build_report,
     calendar_quarter,
-    humanize,
     phase_periods,
 )
 from partnerships.store import GateReviewRow, PartnershipRow, Store, TaskRow, make_engine

@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         Transition,
         WalkResultRequest,
     )
+    from partnerships.domain.vocabulary import WORKFLOW_TYPE
     from partnerships.notify import NOTIFIER_MISCONFIGURED
 
 # Short: a worker that dies mid-activity is only noticed when this runs out.
@@ -84,7 +85,7 @@ def _reject(problems: list[str]) -> None:
         raise ValueError("\n".join(problems))
 
 
-@workflow.defn
+@workflow.defn(name=WORKFLOW_TYPE)
 class PartnershipWorkflow:
     @workflow.init
     def __init__(self, start: StartPartnership) -> None:

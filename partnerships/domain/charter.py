@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from partnerships.domain import rules
+from partnerships.domain.vocabulary import Tier, workflow_id_for
 
 # Bounded text keeps a charter small in every workflow history that carries it.
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -65,20 +66,6 @@ class LeverageStrength(StrEnum):
     HIGH = "high"
     MODERATE = "moderate"
     LOW = "low"
-
-
-class Tier(IntEnum):
-    INTEGRATION = 1
-    PARTNERSHIP = 2
-    STRATEGIC = 3
-
-    @property
-    def label(self) -> str:
-        return {
-            1: "integration (self-serve)",
-            2: "partnership (joint development)",
-            3: "strategic (co-development)",
-        }[self.value]
 
 
 class Direction(StrEnum):
@@ -268,13 +255,6 @@ class Charter(Strict):
             *self.governance.escalation_path,
         ]
         return next((p for p in people if p.is_identified_by(identity)), None)
-
-
-WORKFLOW_ID_PREFIX = "partnership-"
-
-
-def workflow_id_for(slug: str) -> str:
-    return f"{WORKFLOW_ID_PREFIX}{slug}"
 
 
 def _within(value: int, span: rules.Span) -> int:

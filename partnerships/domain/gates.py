@@ -8,39 +8,19 @@ in the CLI and in tests.
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from partnerships.domain import rules
 from partnerships.domain.charter import Charter, Direction
-
-
-class Gate(StrEnum):
-    CRAWL = "crawl"
-    WALK = "walk"
-    QBR = "qbr"
-
-
-class Outcome(StrEnum):
-    GO = "go"
-    NO_GO = "no-go"
-    RESTART_CRAWL = "restart-crawl"
-    EXTEND = "extend"
-
+from partnerships.domain.vocabulary import Gate, Outcome, Rag
 
 ALLOWED_OUTCOMES: dict[Gate, tuple[Outcome, ...]] = {
     Gate.CRAWL: (Outcome.GO, Outcome.NO_GO, Outcome.EXTEND),
     Gate.WALK: (Outcome.GO, Outcome.NO_GO, Outcome.RESTART_CRAWL, Outcome.EXTEND),
     Gate.QBR: (Outcome.GO, Outcome.NO_GO),
 }
-
-
-class Rag(StrEnum):
-    RED = "red"
-    AMBER = "amber"
-    GREEN = "green"
 
 
 class Evidence(BaseModel):

@@ -20,38 +20,15 @@ from partnerships.domain.charter import Charter, Side
 from partnerships.domain.gates import (
     ALLOWED_OUTCOMES,
     CrawlEvidence,
-    Gate,
     GateEvaluation,
-    Outcome,
     PilotResult,
-    Rag,
     Scorecard,
     WalkEvidence,
     evaluate_crawl,
     evaluate_qbr,
     evaluate_walk,
 )
-
-
-class Phase(StrEnum):
-    CHARTER = "charter"
-    CRAWL = "crawl"
-    WALK = "walk"
-    RUN = "run"
-    EXITED = "exited"
-    COMPLETED = "completed"
-
-
-class Step(StrEnum):
-    """Where a partnership is inside its phase."""
-
-    SIGNING = "signing"
-    UNDERWAY = "underway"
-    GATE_REVIEW = "gate-review"
-    RECOMMITMENT = "recommitment"
-    WINDING_DOWN = "winding-down"
-    CLOSED = "closed"
-
+from partnerships.domain.vocabulary import Gate, Outcome, Phase, Rag, Step
 
 ENDED_PHASES = (Phase.EXITED, Phase.COMPLETED)
 

@@ -1,0 +1,177 @@
+"""One step, one record: the store and the outbox stay exact when a step is recorded again,
+when Slack is down, and when a store made by an older release is opened."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy
+from temporalio.testing import ActivityEnvironment
+
+from activities import Messenger, RecordKeeping, StepRecorder, TaskDesk
+from partnerships.config import Settings
+from partnerships.contracts import CreateTasksInput, Recipient, SendNotificationInput, StepRecord, TaskContext
+from partnerships.domain.lifecycle import TaskKind, TimeScale
+from partnerships.slack import SlackNotifier
+from partnerships.store import NotificationRow, Store, make_engine
+from partnerships.templates import load_task_templates, make_environment
+from tests.fake_slack import CHANNEL_ID, Failure, FakeSlack
+from tests.test_slack_notifier import UI_URL, web_client
+
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+PARTNERSHIP = "partnership-acme-steps"
+OWNERS = [Recipient(name="Dana", email="dana@ourco.example"), Recipient(name="Sam", email="sam@acme.example")]
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def recorder(settings: Settings, store: Store, slack: FakeSlack) -> tuple[StepRecorder, Messenger]:
+    environment = make_environment(settings.templates_dir)
+    messenger = Messenger(store, SlackNotifier(web_client(slack), CHANNEL_ID, store=store), environment, UI_URL)
+    tasks = TaskDesk(store, environment, load_task_templates(settings.templates_dir))
+    return StepRecorder(RecordKeeping(store), tasks, messenger), messenger
+
+
+def crawl_begins() -> StepRecord:
+    """What the workflow records when both sides have signed: Crawl's tasks and two messages."""
+    batch = f"{PARTNERSHIP}:crawl-kickoff-1"
+    base = {
+        "partner": "Acme Analytics",
+        "slug": "acme-steps",
+        "tier": 2,
+        "phase": "crawl",
+        "phase_label": "Crawl",
+        "awaiting": "the end of Crawl",
+        "slack_channel": None,
+    }
+    return StepRecord(
+        partnership_id=PARTNERSHIP,
+        new_tasks=[
+            CreateTasksInput(
+                batch_key=batch,
+                kind=TaskKind.CRAWL_KICKOFF,
+                partnership_id=PARTNERSHIP,
+                context=TaskContext(
+                    partner="Acme Analytics",
+                    slug="acme-steps",
+                    phase_label="Crawl",
+                    pilot_customers=2,
+                    invited_customers=10,
+                    metric="report build time",
+                    quarter=0,
+                    owners={"us": "dana@ourco.example", "partner": "sam@acme.example"},
+                ),
+                created_at=NOW,
+                time_scale=TimeScale(),
+            )
+        ],
+        notifications=[
+            SendNotificationInput(
+                key=f"{PARTNERSHIP}:charter-signed",
+                kind="charter-ready",
+                partnership_id=PARTNERSHIP,
+                audience=OWNERS,
+                context=base,
+                sent_at=NOW,
+            ),
+            SendNotificationInput(
+                key=f"{batch}:sent",
+                kind="tasks",
+                partnership_id=PARTNERSHIP,
+                audience=OWNERS,
+                context={**base, "task_kind": TaskKind.CRAWL_KICKOFF.value},
+                sent_at=NOW,
+                task_batch=batch,
+            ),
+        ],
+    )
+
+
+def posted_keys(slack: FakeSlack) -> list[str]:
+    return [m["metadata"]["event_payload"]["key"] for m in slack.posted(CHANNEL_ID)]
+
+
+def test_a_step_recorded_twice_writes_and_sends_everything_once(
+    settings: Settings, store: Store, slack: FakeSlack
+) -> None:
+    steps, _ = recorder(settings, store, slack)
+    step = crawl_begins()
+
+    first = ActivityEnvironment().run(steps.record_step, step)
+    again = ActivityEnvironment().run(steps.record_step, step)  # a retry after the worker died
+
+    assert first.tasks and first.tasks == again.tasks
+    assert len(store.tasks()) == len(first.tasks)
+    assert posted_keys(slack) == [n.key for n in step.notifications]
+    assert first.undelivered == again.undelivered == 0
+    # The tasks message lists the tasks the same step created.
+    listed = slack.posted(CHANNEL_ID)[1]["text"] + str(slack.posted(CHANNEL_ID)[1]["blocks"])
+    assert all(task.title in listed for task in first.tasks)
+
+
+def test_messages_slack_refuses_wait_in_the_outbox_and_go_out_in_order_later(
+    settings: Settings, store: Store, slack: FakeSlack
+) -> None:
+    steps, messenger = recorder(settings, store, slack)
+    step = crawl_begins()
+    slack.fail_next("chat.postMessage", Failure("http500"))
+
+    recorded = ActivityEnvironment().run(steps.record_step, step)
+
+    # The store write went through; both messages wait, the second behind the first.
+    assert recorded.tasks and len(store.tasks()) == len(recorded.tasks)
+    assert recorded.undelivered == 2 and recorded.notifier_misconfigured is None
+    assert posted_keys(slack) == []
+    assert [n.status for n in store.notifications(PARTNERSHIP)] == ["pending", "pending"]
+
+    sent = ActivityEnvironment().run(messenger.deliver_pending_notifications, PARTNERSHIP)
+
+    assert sent == 2
+    assert posted_keys(slack) == [n.key for n in step.notifications]
+    assert ActivityEnvironment().run(messenger.deliver_pending_notifications, PARTNERSHIP) == 0
+
+
+def test_a_misconfigured_notifier_is_reported_and_its_messages_kept(
+    settings: Settings, store: Store, slack: FakeSlack
+) -> None:
+    steps, _ = recorder(settings, store, slack)
+    slack.fail_next("chat.postMessage", Failure("invalid_auth"))
+
+    recorded = ActivityEnvironment().run(steps.record_step, crawl_begins())
+
+    assert recorded.notifier_misconfigured is not None and "SLACK_BOT_TOKEN" in recorded.notifier_misconfigured
+    assert [n.status for n in store.notifications(PARTNERSHIP)] == ["pending", "pending"]
+
+
+def test_a_store_made_by_an_older_release_gains_the_new_columns(settings: Settings) -> None:
+    engine = sqlalchemy.create_engine(settings.store_url)
+    with engine.begin() as connection:
+        # The notifications table as the first release made it: no context_json.
+        connection.execute(
+            sqlalchemy.text(
+                "CREATE TABLE notifications (key VARCHAR PRIMARY KEY, partnership_id VARCHAR, kind VARCHAR,"
+                " audience VARCHAR, subject VARCHAR, body VARCHAR, notifier VARCHAR, status VARCHAR,"
+                " attempts INTEGER, created_at DATETIME, delivered_at DATETIME, delivery_ref VARCHAR)"
+            )
+        )
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO notifications VALUES ('old', 'p', 'tasks', 'a', 's', 'b', 'console', 'delivered', 1,"
+                " '2026-01-01 00:00:00', NULL, NULL)"
+            )
+        )
+    engine.dispose()
+
+    store = Store(make_engine(settings.store_url))
+
+    old = store.notification("old")
+    assert old is not None and old.status == "delivered" and old.context_json is None
+    columns = {c["name"] for c in sqlalchemy.inspect(store.engine).get_columns(NotificationRow.__tablename__)}
+    assert "context_json" in columns
+    store.engine.dispose()
