@@ -96,7 +96,7 @@ def print_table(results: Results, console: Console) -> None:
                 f"  same, under load (sample of {len(h.sampled_events)})",
                 f"{min(h.sampled_events)}-{max(h.sampled_events)}",
                 "",
-                f"activities {min(h.sampled_activities)}-{max(h.sampled_activities)}",
+                f"regular activities {min(h.sampled_activities)}-{max(h.sampled_activities)}",
                 "",
                 "",
             )
@@ -108,9 +108,10 @@ def print_table(results: Results, console: Console) -> None:
             f"< {MAX_LONG_CURRENT_RUN_EVENTS}",
             _verdict(h.long_current_run_events < MAX_LONG_CURRENT_RUN_EVENTS),
         )
-        counts = {k: sum(r.counts[k] for r in h.reference_runs) for k in ("activities", "timers", "updates", "upserts")}
+        kinds = ("activities", "local_activities", "timers", "updates", "upserts")
+        counts = {k: sum(r.counts[k] for r in h.reference_runs) for k in kinds}
         table.add_row(
-            "  per lifecycle: activities / timers / updates / upserts / continue-as-new",
+            "  per lifecycle: activities / local / timers / updates / upserts / continue-as-new",
             " / ".join(str(v) for v in counts.values()) + f" / {len(h.reference_runs) - 1}",
             " / ".join(str(sum(r.counts[k] for r in h.skeleton_runs)) for k in counts)
             + f" / {len(h.skeleton_runs) - 1}",
