@@ -55,7 +55,7 @@ def build_worker(
     record_keeping = RecordKeeping(store)
     task_desk = TaskDesk(store, environment, load_task_templates(settings.templates_dir))
     messenger = Messenger(store, notifier or make_notifier(settings, store), environment, ui_url)
-    step_recorder = StepRecorder(record_keeping, task_desk, messenger)
+    step_recorder = StepRecorder(store, task_desk, messenger)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,

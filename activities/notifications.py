@@ -36,19 +36,20 @@ class Messenger:
 
     def enqueue(self, request: SendNotificationInput, created_at: datetime) -> None:
         """Put the message in the outbox; a message already there is left as it is."""
+        self._store.insert_once(self.outbox_row(request, created_at))
+
+    def outbox_row(self, request: SendNotificationInput, created_at: datetime) -> NotificationRow:
         message = self._render(request)
-        self._store.insert_once(
-            NotificationRow(
-                key=message.key,
-                partnership_id=message.partnership_id,
-                kind=message.kind,
-                audience=", ".join(message.audience),
-                subject=message.subject,
-                body=message.body,
-                notifier=self._notifier.name,
-                created_at=created_at,
-                context_json=dumps(message.context),
-            )
+        return NotificationRow(
+            key=message.key,
+            partnership_id=message.partnership_id,
+            kind=message.kind,
+            audience=", ".join(message.audience),
+            subject=message.subject,
+            body=message.body,
+            notifier=self._notifier.name,
+            created_at=created_at,
+            context_json=dumps(message.context),
         )
 
     def deliver(self, key: str) -> bool:

@@ -9,51 +9,54 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlmodel import SQLModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.notifications import Messenger
-from activities.records import RecordKeeping
-from activities.tasks import TaskDesk
-from partnerships.contracts import (
-    ActivityName,
-    RecordGateReviewInput,
-    SavePartnershipInput,
-    StepRecord,
-    StepRecorded,
-)
-from partnerships.domain.lifecycle import TaskRef
+from activities.records import gate_review_row, partnership_row
+from activities.tasks import TaskDesk, close_task_rows
+from partnerships.contracts import ActivityName, StepRecord, StepRecorded
 from partnerships.notify import NOTIFIER_MISCONFIGURED
+from partnerships.store import Store
 
 
 class StepRecorder:
-    def __init__(self, records: RecordKeeping, tasks: TaskDesk, messenger: Messenger) -> None:
-        self._records = records
+    def __init__(self, store: Store, tasks: TaskDesk, messenger: Messenger) -> None:
+        self._store = store
         self._tasks = tasks
         self._messenger = messenger
 
     @activity.defn(name=ActivityName.RECORD_STEP)
     def record_step(self, step: StepRecord) -> StepRecorded:
-        if step.snapshot is not None:
-            self._records.save_partnership(SavePartnershipInput(snapshot=step.snapshot))
-        for review in step.reviews:
-            self._records.record_gate_review(RecordGateReviewInput(partnership_id=step.partnership_id, review=review))
-        for closure in step.closed_tasks:
-            self._tasks.close_tasks(closure)
-        batches: dict[str, list[TaskRef]] = {}
-        for batch in step.new_tasks:
-            batches[batch.batch_key] = self._tasks.create_tasks(batch).tasks
+        batches = {batch.batch_key: self._tasks.task_rows(batch) for batch in step.new_tasks}
         created_at = datetime.now(UTC)
+        messages = []
         for position, message in enumerate(step.notifications):
             if message.task_batch is not None:
-                tasks = batches.get(message.task_batch)
+                tasks = [task for task, _ in batches.get(message.task_batch, [])]
                 if not tasks:
                     continue
                 context = {**message.context, "tasks": [t.model_dump(mode="json") for t in tasks]}
                 message = message.model_copy(update={"context": context})
             # The outbox delivers oldest first: a step's messages keep the order they were made in.
-            self._messenger.enqueue(message, created_at + timedelta(microseconds=position))
-        recorded = StepRecorded(tasks=[task for tasks in batches.values() for task in tasks])
+            messages.append(self._messenger.outbox_row(message, created_at + timedelta(microseconds=position)))
+        # One transaction: a step is in the store whole or not at all, and costs one commit.
+        with self._store.session() as session:
+            if step.snapshot is not None:
+                session.merge(partnership_row(step.snapshot))
+            for review in step.reviews:
+                session.merge(gate_review_row(step.partnership_id, review))
+            for closure in step.closed_tasks:
+                close_task_rows(session, closure)
+            new_rows: list[SQLModel] = [row for made in batches.values() for _, row in made]
+            new_rows += messages
+            for row in new_rows:
+                # Written by an earlier attempt of this step: kept as it is (a message may be out).
+                if session.get(type(row), row.__mapper__.primary_key_from_instance(row)[0]) is None:  # type: ignore[attr-defined]
+                    session.add(row)
+            session.commit()
+        recorded = StepRecorded(tasks=[task for made in batches.values() for task, _ in made])
         if step.deliver:
             self._deliver_now(step.partnership_id, recorded)
         else:

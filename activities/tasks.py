@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jinja2 import Environment
-from sqlmodel import select
+from sqlmodel import Session, select
 from temporalio import activity
 
 from partnerships.contracts import ActivityName, CloseTasksInput, CreatedTasks, CreateTasksInput
@@ -18,10 +18,10 @@ class TaskDesk:
         self._environment = environment
         self._templates = templates
 
-    @activity.defn(name=ActivityName.CREATE_TASKS)
-    def create_tasks(self, request: CreateTasksInput) -> CreatedTasks:
+    def task_rows(self, request: CreateTasksInput) -> list[tuple[TaskRef, TaskRow]]:
+        """The batch's tasks as the templates make them; ids are the batch key and the template key."""
         context = request.context.model_dump()
-        created: list[TaskRef] = []
+        made = []
         for template in self._templates.get(request.kind, []):
             owner = request.context.owners[template.owner]
             task = TaskRef(
@@ -31,34 +31,41 @@ class TaskDesk:
                 owner=owner,
                 due_at=request.created_at + request.time_scale.weeks(template.due_in_weeks),
             )
-            self._store.insert_once(
-                TaskRow(
-                    id=task.id,
-                    partnership_id=request.partnership_id,
-                    kind=request.kind.value,
-                    title=task.title,
-                    description=self._environment.from_string(template.description).render(context).strip(),
-                    owner=owner,
-                    created_at=request.created_at,
-                    due_at=task.due_at,
-                )
+            row = TaskRow(
+                id=task.id,
+                partnership_id=request.partnership_id,
+                kind=request.kind.value,
+                title=task.title,
+                description=self._environment.from_string(template.description).render(context).strip(),
+                owner=owner,
+                created_at=request.created_at,
+                due_at=task.due_at,
             )
-            created.append(task)
-        return CreatedTasks(tasks=created)
+            made.append((task, row))
+        return made
+
+    @activity.defn(name=ActivityName.CREATE_TASKS)
+    def create_tasks(self, request: CreateTasksInput) -> CreatedTasks:
+        made = self.task_rows(request)
+        for _, row in made:
+            self._store.insert_once(row)
+        return CreatedTasks(tasks=[task for task, _ in made])
 
     @activity.defn(name=ActivityName.CLOSE_TASKS)
     def close_tasks(self, request: CloseTasksInput) -> int:
         with self._store.session() as session:
-            rows = session.exec(select(TaskRow).where(TaskRow.id.in_(request.task_ids)))  # type: ignore[attr-defined]
-            changed = 0
-            for row in rows:
-                if row.status == "open":
-                    row.status, row.closed_at, row.closed_by = (
-                        request.status,
-                        request.at,
-                        request.by,
-                    )
-                    session.add(row)
-                    changed += 1
+            changed = close_task_rows(session, request)
             session.commit()
             return changed
+
+
+def close_task_rows(session: Session, request: CloseTasksInput) -> int:
+    """Close the open ones among the named tasks; a task already closed keeps how it was closed."""
+    rows = session.exec(select(TaskRow).where(TaskRow.id.in_(request.task_ids)))  # type: ignore[attr-defined]
+    changed = 0
+    for row in rows:
+        if row.status == "open":
+            row.status, row.closed_at, row.closed_by = request.status, request.at, request.by
+            session.add(row)
+            changed += 1
+    return changed

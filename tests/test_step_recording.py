@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy
 from temporalio.testing import ActivityEnvironment
 
-from activities import Messenger, RecordKeeping, StepRecorder, TaskDesk
+from activities import Messenger, StepRecorder, TaskDesk
 from partnerships.config import Settings
 from partnerships.contracts import CreateTasksInput, Recipient, SendNotificationInput, StepRecord, TaskContext
 from partnerships.domain.lifecycle import TaskKind, TimeScale
@@ -35,7 +35,7 @@ def recorder(settings: Settings, store: Store, slack: FakeSlack) -> tuple[StepRe
     environment = make_environment(settings.templates_dir)
     messenger = Messenger(store, SlackNotifier(web_client(slack), CHANNEL_ID, store=store), environment, UI_URL)
     tasks = TaskDesk(store, environment, load_task_templates(settings.templates_dir))
-    return StepRecorder(RecordKeeping(store), tasks, messenger), messenger
+    return StepRecorder(store, tasks, messenger), messenger
 
 
 def crawl_begins() -> StepRecord:

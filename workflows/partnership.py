@@ -135,9 +135,7 @@ class PartnershipWorkflow:
             elif p.step is Step.WINDING_DOWN:
                 await self._wind_down()
             continued_in_run = await self._carry_out_transitions()
-            if continued_in_run and self._time_to_continue_as_new():
-                await self._deliveries_done()
-                await workflow.wait_condition(workflow.all_handlers_finished)
+            if continued_in_run and self._time_to_continue_as_new() and await self._quiet():
                 workflow.continue_as_new(
                     StartPartnership(
                         resume=p,
@@ -147,14 +145,34 @@ class PartnershipWorkflow:
                     ),
                     search_attributes=visibility.search_attributes(p),
                 )
-        await self._deliveries_done()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._quiet()
         return PartnershipOutcome(
             workflow_id=p.workflow_id,
             phase=p.phase.value,
             end_reason=p.end_reason,
             quarters_in_run=p.quarter,
         )
+
+    async def _quiet(self) -> bool:
+        """Before the run ends or continues as new: everything recorded, every message out,
+        every Update answered. False when people acted meanwhile: the run goes on for now."""
+        if not self._records_steps:
+            await self._deliveries_done()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return True
+        while True:
+            if self._partnership.closed:
+                self._transitions.clear()  # nothing is left to do about them
+            await self._deliveries_done()
+            # An Update accepted while the last step was recorded (a task done) waits for its
+            # own step: record it rather than wait for handlers that wait for us.
+            await workflow.wait_condition(
+                lambda: workflow.all_handlers_finished() or bool(self._transitions) or not self._step.is_empty()
+            )
+            if self._transitions:
+                return False
+            if self._step.is_empty() and workflow.all_handlers_finished():
+                return True
 
     def _time_to_continue_as_new(self) -> bool:
         # Between quarters, once the run's history is long enough: a years-long partnership's
