@@ -27,8 +27,10 @@ from partnerships.temporal_client import make_client
 from partnerships.visibility import register_missing
 from workflows import PartnershipWorkflow
 
-# Activities are short, blocking store and HTTP calls: a small thread pool is plenty.
-ACTIVITY_THREADS = 16
+# Activities are short, blocking store and HTTP calls. More threads than this only fight
+# over the GIL: with 50 partnerships starting at once, 16 threads doubled the slowest
+# Update's wait (a step's local activity holds its workflow task) against 8.
+ACTIVITY_THREADS = 8
 # The sandbox re-imports every module it does not pass through, for every workflow run:
 # with thousands of partnerships open that is most of a worker's memory. Ours hold no
 # mutable globals and do nothing non-deterministic on import, so they are imported once;

@@ -58,7 +58,7 @@ class Messenger:
         The attempt is counted before the notifier is called, so a notifier can tell that an
         earlier attempt may have reached the other side (and look before posting again).
         """
-        with self._store.session() as session:
+        with self._store.writing() as session:
             row = session.get(NotificationRow, key)
             assert row is not None, f"notification {key} is not in the outbox"
             if row.status == "delivered":
@@ -66,7 +66,9 @@ class Messenger:
             row.attempts += 1
             session.add(row)
             session.commit()
-            reference = self._notifier.deliver(self._outgoing(row))
+        # Not inside the write lock: the notifier may take seconds to answer.
+        reference = self._notifier.deliver(self._outgoing(row))
+        with self._store.writing() as session:
             row.status, row.delivery_ref = "delivered", reference
             row.delivered_at = datetime.now(UTC)
             session.add(row)
@@ -87,7 +89,7 @@ class Messenger:
 
     def pending(self, partnership_id: str) -> list[str]:
         """Keys of the partnership's undelivered messages, oldest first."""
-        return [n.key for n in self._store.notifications(partnership_id) if n.status != "delivered"]
+        return self._store.pending_notification_keys(partnership_id)
 
     @activity.defn(name=ActivityName.SEND_NOTIFICATION)
     def send_notification(self, request: SendNotificationInput) -> NotificationReceipt:

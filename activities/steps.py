@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import SQLModel
+from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -18,7 +18,7 @@ from activities.records import gate_review_row, partnership_row
 from activities.tasks import TaskDesk, close_task_rows
 from partnerships.contracts import ActivityName, StepRecord, StepRecorded
 from partnerships.notify import NOTIFIER_MISCONFIGURED
-from partnerships.store import Store
+from partnerships.store import NotificationRow, Store, TaskRow
 
 
 class StepRecorder:
@@ -42,19 +42,21 @@ class StepRecorder:
             # The outbox delivers oldest first: a step's messages keep the order they were made in.
             messages.append(self._messenger.outbox_row(message, created_at + timedelta(microseconds=position)))
         # One transaction: a step is in the store whole or not at all, and costs one commit.
-        with self._store.session() as session:
+        with self._store.writing() as session:
             if step.snapshot is not None:
                 session.merge(partnership_row(step.snapshot))
             for review in step.reviews:
                 session.merge(gate_review_row(step.partnership_id, review))
             for closure in step.closed_tasks:
                 close_task_rows(session, closure)
-            new_rows: list[SQLModel] = [row for made in batches.values() for _, row in made]
-            new_rows += messages
-            for row in new_rows:
-                # Written by an earlier attempt of this step: kept as it is (a message may be out).
-                if session.get(type(row), row.__mapper__.primary_key_from_instance(row)[0]) is None:  # type: ignore[attr-defined]
-                    session.add(row)
+            # Rows an earlier attempt of this step wrote are kept as they are (a message may be out).
+            task_rows = [row for made in batches.values() for _, row in made]
+            written_tasks = set(session.exec(select(TaskRow.id).where(col(TaskRow.id).in_([t.id for t in task_rows]))))
+            written_messages = set(
+                session.exec(select(NotificationRow.key).where(col(NotificationRow.key).in_([m.key for m in messages])))
+            )
+            session.add_all([t for t in task_rows if t.id not in written_tasks])
+            session.add_all([m for m in messages if m.key not in written_messages])
             session.commit()
         recorded = StepRecorded(tasks=[task for made in batches.values() for task, _ in made])
         if step.deliver:

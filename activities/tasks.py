@@ -53,7 +53,7 @@ class TaskDesk:
 
     @activity.defn(name=ActivityName.CLOSE_TASKS)
     def close_tasks(self, request: CloseTasksInput) -> int:
-        with self._store.session() as session:
+        with self._store.writing() as session:
             changed = close_task_rows(session, request)
             session.commit()
             return changed

@@ -25,9 +25,10 @@ from bench.processes import DevServer, dev_server, memory_of, worker_process
 from bench.report import Options, Results, as_json, print_table
 from partnerships.domain.lifecycle import TimeScale
 
-# A week lasts 100 ms: a lifecycle's phase timers add up to ~6.4 s, while the shortest window the
-# driver must act in (signing before expiry, 180 days) lasts 2.6 s even with 50 lifecycles at once.
-LIFECYCLE_SECONDS_PER_WEEK = 0.1
+# A week lasts 200 ms: a lifecycle's phase timers add up to ~13 s, and the shortest window the
+# driver must act in (signing before expiry, 180 days) lasts 5 s, twice the slowest signature
+# seen with 50 lifecycles at once.
+LIFECYCLE_SECONDS_PER_WEEK = 0.2
 # How many lifecycles and skeletons run at once: enough to keep both cores busy.
 CONCURRENCY = 50
 QBRS_PER_LIFECYCLE = 4

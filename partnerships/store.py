@@ -8,8 +8,9 @@ retried (or a worker that crashed after committing) writes nothing twice.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -132,21 +133,33 @@ def _add_missing_columns(engine: Engine) -> None:
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite takes one writer at a time and makes the others sleep and retry: with many
+        # activity threads that backoff, not the writing, is what a step waits for. Writers
+        # in this process queue on a lock instead. Other databases lock rows themselves.
+        self._writing: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session for a write transaction: commit inside, keep it short (no network calls)."""
+        with self._writing, self.session() as session:
+            yield session
+
     def upsert(self, row: SQLModel) -> None:
         """Write the row as given; writing the same row again changes nothing."""
-        with self.session() as session:
+        with self.writing() as session:
             session.merge(row)
             session.commit()
 
     def insert_once(self, row: SQLModel) -> bool:
         """Insert unless a row with the same key exists. True when this call inserted it."""
-        with self.session() as session:
+        with self.writing() as session:
             key = row.__mapper__.primary_key_from_instance(row)  # type: ignore[attr-defined]
             if session.get(type(row), key[0]) is not None:
                 return False
@@ -191,6 +204,16 @@ class Store:
             query = select(NotificationRow).order_by(col(NotificationRow.created_at), col(NotificationRow.key))
             if partnership_id:
                 query = query.where(NotificationRow.partnership_id == partnership_id)
+            return list(session.exec(query))
+
+    def pending_notification_keys(self, partnership_id: str) -> list[str]:
+        """The partnership's messages still in the outbox, oldest first."""
+        with self.session() as session:
+            query = (
+                select(NotificationRow.key)
+                .where(NotificationRow.partnership_id == partnership_id, NotificationRow.status != "delivered")
+                .order_by(col(NotificationRow.created_at), col(NotificationRow.key))
+            )
             return list(session.exec(query))
 
     def notification(self, key: str) -> NotificationRow | None:
