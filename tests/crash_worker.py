@@ -4,7 +4,7 @@
     CRASH_MARKERS=/tmp/markers python -m tests.crash_worker
 
 Each point is `<row type>:<substring of the row's key>`; the process dies right after
-that row is committed, before the activity can report completion, once per point
+that row is committed (with the rest of its step), before the activity can report completion, once per point
 (a marker file remembers it fired). Temporal then retries the activity on the next
 worker, which must not write or send anything twice.
 """
@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from sqlmodel import SQLModel
+from sqlalchemy import event
+from sqlmodel import Session, SQLModel
 
 from partnerships.config import Settings
 from partnerships.store import Store, make_engine
@@ -40,14 +43,15 @@ class CrashingStore(Store):
                 marker.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    def insert_once(self, row: SQLModel) -> bool:
-        inserted = super().insert_once(row)
-        self._maybe_crash(row)
-        return inserted
-
-    def upsert(self, row: SQLModel) -> None:
-        super().upsert(row)
-        self._maybe_crash(row)
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        # A step's rows are committed together: die after the commit, once per matching row.
+        written: list[SQLModel] = []
+        with super().writing() as session:
+            event.listen(session, "before_flush", lambda s, _context, _instances: written.extend([*s.new, *s.dirty]))
+            yield session
+        for row in written:
+            self._maybe_crash(row)
 
 
 async def main() -> None:
