@@ -18,7 +18,7 @@ from partnerships import service, visibility
 from partnerships.charter_file import load_charter
 from partnerships.config import REPO_ROOT
 from partnerships.domain.charter import Charter
-from partnerships.domain.gates import Outcome, PilotResult, Rag, Scorecard
+from partnerships.domain.gates import Outcome, PilotResult
 from partnerships.domain.lifecycle import (
     CompleteTaskRequest,
     DecisionRequest,
@@ -32,6 +32,7 @@ from partnerships.domain.lifecycle import (
     TimeScale,
     WalkResultRequest,
 )
+from partnerships.samples import sample_scorecard
 from workflows import PartnershipWorkflow
 
 EXAMPLE_CHARTER = REPO_ROOT / "charters" / "acme-analytics.yaml"
@@ -128,25 +129,9 @@ async def recommit_both(client: Client, slug: str) -> None:
         await _update(client, slug, PartnershipWorkflow.recommit, request)
 
 
-def green_scorecard() -> Scorecard:
-    return Scorecard(
-        deals_sourced=4,
-        pipeline_sourced=250_000,
-        revenue_closed=90_000,
-        win_rate_pct=35,
-        average_deal_size=22_500,
-        active_engagements=6,
-        certifications_completed=3,
-        customer_satisfaction=8.4,
-        integration_rate_pct=60,
-        time_to_value_days=12,
-        rag=Rag.GREEN,
-    )
-
-
 async def hold_qbr(client: Client, charter: Charter, anomalies: Anomalies) -> None:
     """Scorecard, review, go: the next quarter begins (in a new run when the current one is long)."""
-    request = ScorecardRequest(recorded_by=US, scorecard=green_scorecard())
+    request = ScorecardRequest(recorded_by=US, scorecard=sample_scorecard())
     await _update(client, charter.slug, PartnershipWorkflow.record_scorecard, request)
     await wait_for_step(client, charter.workflow_id, "run", Step.GATE_REVIEW.value)
     await decide_go(client, charter.slug, anomalies)

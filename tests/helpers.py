@@ -17,7 +17,7 @@ from partnerships import service
 from partnerships.config import Settings
 from partnerships.contracts import PartnershipStatus
 from partnerships.domain.charter import Charter
-from partnerships.domain.gates import Outcome, PilotResult, Rag, Scorecard
+from partnerships.domain.gates import Outcome, PilotResult, Rag
 from partnerships.domain.lifecycle import (
     CompleteTaskRequest,
     DecisionRequest,
@@ -29,6 +29,7 @@ from partnerships.domain.lifecycle import (
     TimeScale,
     WalkResultRequest,
 )
+from partnerships.samples import sample_scorecard as scorecard
 from partnerships.store import Store
 from worker import build_worker
 from workflows import PartnershipWorkflow
@@ -151,22 +152,6 @@ async def recommit_both(client: Client, slug: str) -> None:
             PartnershipWorkflow.recommit,
             RecommitRequest(signer=signer, roi_model_holds=True),
         )
-
-
-def scorecard(rag: Rag = Rag.GREEN) -> Scorecard:
-    return Scorecard(
-        deals_sourced=4,
-        pipeline_sourced=250_000,
-        revenue_closed=90_000,
-        win_rate_pct=35,
-        average_deal_size=22_500,
-        active_engagements=6,
-        certifications_completed=3,
-        customer_satisfaction=8.4,
-        integration_rate_pct=60,
-        time_to_value_days=12,
-        rag=rag,
-    )
 
 
 async def record_scorecard(client: Client, slug: str, rag: Rag = Rag.GREEN) -> None:
