@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEMPORAL_DB ?= .data/temporal.db
 
-.PHONY: help demo test lint format server worker slack temporal chromium bench histories clean
+.PHONY: help demo test test-unit lint format server worker slack temporal chromium bench histories clean
 
 help:
 	@echo "make demo    - dev server + Web UI + worker, then one partnership through every phase (DEMO_EXIT=1 to stop at the end)"
 	@echo "make test    - lint, type-check and the whole test suite on a real Temporal dev server"
+	@echo "make test-unit - the unit tier alone: pure rules and replays, no server (seconds)"
 	@echo "make server  - run the Temporal dev server (with Web UI on :8233) in the foreground"
 	@echo "make worker  - run the worker in the foreground"
 	@echo "make slack   - run the Slack app (Socket Mode or HTTP, see README)"
@@ -24,7 +25,7 @@ $(INSTALLED): pyproject.toml
 
 # Built once per machine into ~/.cache/partnerships (the first build takes minutes).
 temporal: $(INSTALLED)
-	@$(PY) -m partnerships.devserver path >/dev/null
+	@$(PY) -m devtools.devserver path >/dev/null
 
 demo: $(INSTALLED) temporal
 	$(PY) -m partnerships.demo
@@ -32,7 +33,8 @@ demo: $(INSTALLED) temporal
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy partnerships workflows activities bench worker.py
+	$(VENV)/bin/mypy partnerships workflows activities devtools bench worker.py
+	$(VENV)/bin/lint-imports
 
 format: $(INSTALLED)
 	$(VENV)/bin/ruff format .
@@ -46,16 +48,20 @@ chromium:
 test: $(INSTALLED) temporal chromium lint
 	$(PY) -m pytest
 
+# Pure rules, views and recorded-history replays: no server, no store, no browser.
+test-unit: $(INSTALLED)
+	$(PY) -m pytest tests/unit
+
 server: $(INSTALLED) temporal
 	@mkdir -p $(dir $(TEMPORAL_DB))
-	TEMPORAL_DB_FILE=$(TEMPORAL_DB) $(PY) -m partnerships.devserver start
+	TEMPORAL_DB_FILE=$(TEMPORAL_DB) $(PY) -m devtools.devserver start
 
 worker: $(INSTALLED)
 	$(PY) worker.py
 
 # The Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP on SLACK_PORT (see README).
 slack: $(INSTALLED)
-	$(PY) -m partnerships.slack
+	$(PY) -m partnerships.slack_app
 
 # Engine vs Temporal's floor on this machine: own dev server and worker processes (~8 min on 2 cores).
 bench: $(INSTALLED) temporal

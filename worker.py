@@ -12,19 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import Messenger, RecordKeeping, StepRecorder, TaskDesk
-from partnerships.config import Settings
-from partnerships.notify import Notifier
-from partnerships.slack import SlackNotifier, make_notifier
-from partnerships.store import Store, make_engine
-from partnerships.templates import load_task_templates, make_environment
-from partnerships.temporal_client import make_client
-from partnerships.visibility import register_missing
+from activities import Messenger, StepRecorder
+from partnerships.adapters.config import Settings
+from partnerships.adapters.notifiers import SlackNotConfigured, SlackNotifier, make_notifier
+from partnerships.adapters.store import Store, make_engine
+from partnerships.adapters.templates import MessageTexts, TaskList, load_task_templates, make_environment
+from partnerships.adapters.temporal_client import make_client
+from partnerships.engine.notifier import Notifier, NotifierMisconfigured, NotifierUnavailable
+from partnerships.engine.visibility import register_missing
 from workflows import PartnershipWorkflow
 
 # Activities are short, blocking store and HTTP calls. More threads than this only fight
@@ -54,24 +53,15 @@ def build_worker(
     store = store or Store(make_engine(settings.store_url))
     environment = make_environment(settings.templates_dir)
     ui_url = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
-    record_keeping = RecordKeeping(store)
-    task_desk = TaskDesk(store, environment, load_task_templates(settings.templates_dir))
-    messenger = Messenger(store, notifier or make_notifier(settings, store), environment, ui_url)
-    step_recorder = StepRecorder(store, task_desk, messenger)
+    messenger = Messenger(store, notifier or make_notifier(), MessageTexts(environment), ui_url)
+    tasks = TaskList(environment, load_task_templates(settings.templates_dir))
+    step_recorder = StepRecorder(store, tasks, messenger)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[PartnershipWorkflow],
         workflow_runner=WORKFLOW_RUNNER,
-        activities=[
-            record_keeping.save_partnership,
-            record_keeping.record_gate_review,
-            task_desk.create_tasks,
-            task_desk.close_tasks,
-            messenger.send_notification,
-            step_recorder.record_step,
-            messenger.deliver_pending_notifications,
-        ],
+        activities=[step_recorder.record_step, messenger.deliver_pending_notifications],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
         sticky_queue_schedule_to_start_timeout=sticky_timeout or STICKY_TIMEOUT,
@@ -90,14 +80,17 @@ async def main() -> None:
         # Managed namespaces may not allow it; the README says how to register them there.
         logging.warning("could not check search attributes (%s); the Web UI filters need them", error.message)
     store = Store(make_engine(settings.store_url))
-    notifier = make_notifier(settings, store)
-    if isinstance(notifier, SlackNotifier):
-        # A bad token or channel stops the worker here, before any partnership depends on it.
-        try:
+    try:
+        notifier = make_notifier()
+        if isinstance(notifier, SlackNotifier):
+            # A bad token or channel stops the worker here, before any partnership depends on it.
             logging.info("slack: %s", notifier.verify())
-        except ApplicationError as error:
-            logging.error("slack is misconfigured: %s", error.message)
-            raise SystemExit(1) from None
+    except (SlackNotConfigured, NotifierMisconfigured) as error:
+        logging.error("slack is misconfigured: %s", error)
+        raise SystemExit(1) from None
+    except NotifierUnavailable as error:
+        # Slack is down, not wrong: messages wait in the outbox until it is back.
+        logging.warning("slack did not answer at start-up (%s): messages wait in the outbox", error)
     worker = build_worker(client, settings, notifier=notifier, store=store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

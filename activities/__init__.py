@@ -1,8 +1,6 @@
-"""Every side effect of the engine: the store, tasks and notifications."""
+"""Every side effect of the engine: a step written to the store, and the outbox delivered."""
 
 from activities.notifications import Messenger
-from activities.records import RecordKeeping
 from activities.steps import StepRecorder
-from activities.tasks import TaskDesk
 
-__all__ = ["Messenger", "RecordKeeping", "StepRecorder", "TaskDesk"]
+__all__ = ["Messenger", "StepRecorder"]

@@ -1,102 +1,83 @@
-"""Send notifications through the configured notifier, once each."""
+"""Deliver the outbox's messages through the configured notifier, once each.
+
+The one place where a notifier's errors become Temporal's: unavailable is retried
+(after the pause the notifier asked for), misconfigured stops the delivery until a
+person fixes the setting.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from jinja2 import Environment
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from partnerships.contracts import ActivityName, NotificationReceipt, SendNotificationInput
-from partnerships.notify import Notifier, OutgoingMessage
-from partnerships.store import NotificationRow, Store, dumps, loads
+from partnerships.engine.contracts import ActivityName, SendNotificationInput
+from partnerships.engine.notifier import (
+    NOTIFIER_MISCONFIGURED,
+    NOTIFIER_UNAVAILABLE,
+    Notifier,
+    NotifierMisconfigured,
+    NotifierUnavailable,
+    OutgoingMessage,
+)
+from partnerships.engine.ports import MessageTemplates, QueuedMessage, Records
 
 
 class Messenger:
-    def __init__(self, store: Store, notifier: Notifier, environment: Environment, ui_url: str):
-        self._store = store
+    def __init__(self, records: Records, notifier: Notifier, texts: MessageTemplates, ui_url: str) -> None:
+        self._records = records
         self._notifier = notifier
-        self._environment = environment
+        self._texts = texts
         self._ui_url = ui_url
 
-    def _render(self, request: SendNotificationInput) -> OutgoingMessage:
-        link = f"{self._ui_url}/workflows/{request.partnership_id}"
-        text = self._environment.get_template(f"messages/{request.kind}.md.j2").render(**request.context, link=link)
-        subject, _, body = text.strip().partition("\n")
-        return OutgoingMessage(
+    def _link(self, partnership_id: str) -> str:
+        return f"{self._ui_url}/workflows/{partnership_id}"
+
+    def compose(self, request: SendNotificationInput, created_at: datetime) -> QueuedMessage:
+        """The message as it waits in the outbox, its text rendered now."""
+        subject, body = self._texts.render(request.kind, request.context, self._link(request.partnership_id))
+        return QueuedMessage(
             key=request.key,
-            kind=request.kind,
             partnership_id=request.partnership_id,
+            kind=request.kind,
             audience=[r.email for r in request.audience],
-            subject=subject.strip(),
-            body=body.strip(),
-            link=link,
-            context=request.context,
-        )
-
-    def enqueue(self, request: SendNotificationInput, created_at: datetime) -> None:
-        """Put the message in the outbox; a message already there is left as it is."""
-        self._store.insert_once(self.outbox_row(request, created_at))
-
-    def outbox_row(self, request: SendNotificationInput, created_at: datetime) -> NotificationRow:
-        message = self._render(request)
-        return NotificationRow(
-            key=message.key,
-            partnership_id=message.partnership_id,
-            kind=message.kind,
-            audience=", ".join(message.audience),
-            subject=message.subject,
-            body=message.body,
+            subject=subject,
+            body=body,
             notifier=self._notifier.name,
             created_at=created_at,
-            context_json=dumps(message.context),
-        )
-
-    def deliver(self, key: str) -> bool:
-        """Deliver one outbox message unless it already went out. True when this call sent it.
-
-        The attempt is counted before the notifier is called, so a notifier can tell that an
-        earlier attempt may have reached the other side (and look before posting again).
-        """
-        with self._store.writing() as session:
-            row = session.get(NotificationRow, key)
-            assert row is not None, f"notification {key} is not in the outbox"
-            if row.status == "delivered":
-                return False
-            row.attempts += 1
-            session.add(row)
-            session.commit()
-        # Not inside the write lock: the notifier may take seconds to answer.
-        reference = self._notifier.deliver(self._outgoing(row))
-        with self._store.writing() as session:
-            row.status, row.delivery_ref = "delivered", reference
-            row.delivered_at = datetime.now(UTC)
-            session.add(row)
-            session.commit()
-        return True
-
-    def _outgoing(self, row: NotificationRow) -> OutgoingMessage:
-        return OutgoingMessage(
-            key=row.key,
-            kind=row.kind,
-            partnership_id=row.partnership_id,
-            audience=row.audience.split(", ") if row.audience else [],
-            subject=row.subject,
-            body=row.body,
-            link=f"{self._ui_url}/workflows/{row.partnership_id}",
-            context=loads(row.context_json) if row.context_json else {},
+            context=request.context,
         )
 
     def pending(self, partnership_id: str) -> list[str]:
         """Keys of the partnership's undelivered messages, oldest first."""
-        return self._store.pending_notification_keys(partnership_id)
+        return self._records.pending_message_keys(partnership_id)
 
-    @activity.defn(name=ActivityName.SEND_NOTIFICATION)
-    def send_notification(self, request: SendNotificationInput) -> NotificationReceipt:
-        """One message: outbox, then delivery (the workflow's calls before one-record-per-step)."""
-        self.enqueue(request, datetime.now(UTC))
-        newly_delivered = self.deliver(request.key)
-        return NotificationReceipt(key=request.key, notifier=self._notifier.name, newly_delivered=newly_delivered)
+    def deliver(self, key: str) -> bool:
+        """Deliver one outbox message unless it already went out. True when this call sent it."""
+        queued = self._records.begin_delivery(key)
+        if queued is None:
+            return False
+        # Not inside a store transaction: the notifier may take seconds to answer.
+        with notifier_errors_as_temporal_errors():
+            reference = self._notifier.deliver(
+                OutgoingMessage(
+                    key=queued.key,
+                    kind=queued.kind,
+                    partnership_id=queued.partnership_id,
+                    audience=queued.audience,
+                    subject=queued.subject,
+                    body=queued.body,
+                    link=self._link(queued.partnership_id),
+                    context=queued.context,
+                    # The store counted this attempt before the call; a retried activity knows too.
+                    may_have_posted=queued.attempts > 1 or _retried_activity(),
+                )
+            )
+        self._records.finish_delivery(key, reference, datetime.now(UTC))
+        return True
 
     @activity.defn(name=ActivityName.DELIVER_PENDING_NOTIFICATIONS)
     def deliver_pending_notifications(self, partnership_id: str) -> int:
@@ -106,3 +87,17 @@ class Messenger:
             for key in keys:
                 sent += self.deliver(key)
         return sent
+
+
+@contextmanager
+def notifier_errors_as_temporal_errors() -> Iterator[None]:
+    try:
+        yield
+    except NotifierMisconfigured as error:
+        raise ApplicationError(str(error), type=NOTIFIER_MISCONFIGURED, non_retryable=True) from None
+    except NotifierUnavailable as error:
+        raise ApplicationError(str(error), type=NOTIFIER_UNAVAILABLE, next_retry_delay=error.retry_after) from None
+
+
+def _retried_activity() -> bool:
+    return activity.in_activity() and activity.info().attempt > 1

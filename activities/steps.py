@@ -9,56 +9,37 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.notifications import Messenger
-from activities.records import gate_review_row, partnership_row
-from activities.tasks import TaskDesk, close_task_rows
-from partnerships.contracts import ActivityName, StepRecord, StepRecorded
-from partnerships.notify import NOTIFIER_MISCONFIGURED
-from partnerships.store import NotificationRow, Store, TaskRow
+from partnerships.engine.contracts import ActivityName, StepRecord, StepRecorded
+from partnerships.engine.notifier import NOTIFIER_MISCONFIGURED
+from partnerships.engine.ports import Records, TaskTemplates
 
 
 class StepRecorder:
-    def __init__(self, store: Store, tasks: TaskDesk, messenger: Messenger) -> None:
-        self._store = store
+    def __init__(self, records: Records, tasks: TaskTemplates, messenger: Messenger) -> None:
+        self._records = records
         self._tasks = tasks
         self._messenger = messenger
 
     @activity.defn(name=ActivityName.RECORD_STEP)
     def record_step(self, step: StepRecord) -> StepRecorded:
-        batches = {batch.batch_key: self._tasks.task_rows(batch) for batch in step.new_tasks}
+        batches = {batch.batch_key: self._tasks.tasks_for(batch) for batch in step.new_tasks}
         created_at = datetime.now(UTC)
         messages = []
         for position, message in enumerate(step.notifications):
             if message.task_batch is not None:
-                tasks = [task for task, _ in batches.get(message.task_batch, [])]
+                tasks = [task.ref for task in batches.get(message.task_batch, [])]
                 if not tasks:
                     continue
                 context = {**message.context, "tasks": [t.model_dump(mode="json") for t in tasks]}
                 message = message.model_copy(update={"context": context})
             # The outbox delivers oldest first: a step's messages keep the order they were made in.
-            messages.append(self._messenger.outbox_row(message, created_at + timedelta(microseconds=position)))
-        # One transaction: a step is in the store whole or not at all, and costs one commit.
-        with self._store.writing() as session:
-            if step.snapshot is not None:
-                session.merge(partnership_row(step.snapshot))
-            for review in step.reviews:
-                session.merge(gate_review_row(step.partnership_id, review))
-            for closure in step.closed_tasks:
-                close_task_rows(session, closure)
-            # Rows an earlier attempt of this step wrote are kept as they are (a message may be out).
-            task_rows = [row for made in batches.values() for _, row in made]
-            written_tasks = set(session.exec(select(TaskRow.id).where(col(TaskRow.id).in_([t.id for t in task_rows]))))
-            written_messages = set(
-                session.exec(select(NotificationRow.key).where(col(NotificationRow.key).in_([m.key for m in messages])))
-            )
-            session.add_all([t for t in task_rows if t.id not in written_tasks])
-            session.add_all([m for m in messages if m.key not in written_messages])
-            session.commit()
-        recorded = StepRecorded(tasks=[task for made in batches.values() for task, _ in made])
+            messages.append(self._messenger.compose(message, created_at + timedelta(microseconds=position)))
+        self._records.write_step(step, [task for made in batches.values() for task in made], messages)
+        recorded = StepRecorded(tasks=[task.ref for made in batches.values() for task in made])
         if step.deliver:
             self._deliver_now(step.partnership_id, recorded)
         else:

@@ -14,9 +14,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from bench.skeleton import SkeletonInput, SkeletonWorkflow, stage_marker
-from partnerships import service, visibility
-from partnerships.charter_file import load_charter
-from partnerships.config import REPO_ROOT
+from devtools.samples import sample_scorecard
+from partnerships.adapters.charter_file import load_charter
+from partnerships.adapters.config import REPO_ROOT
 from partnerships.domain.charter import Charter
 from partnerships.domain.gates import Outcome, PilotResult
 from partnerships.domain.lifecycle import (
@@ -32,7 +32,8 @@ from partnerships.domain.lifecycle import (
     TimeScale,
     WalkResultRequest,
 )
-from partnerships.samples import sample_scorecard
+from partnerships.engine import visibility
+from partnerships.service import commands as service
 from workflows import PartnershipWorkflow
 
 EXAMPLE_CHARTER = REPO_ROOT / "charters" / "acme-analytics.yaml"

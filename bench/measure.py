@@ -22,9 +22,9 @@ from bench.bare_list import bare_rows
 from bench.history import RunHistory
 from bench.processes import Memory, WorkerProcess
 from bench.skeleton import SkeletonInput, SkeletonRun, Stage
-from partnerships import service
-from partnerships.config import REPO_ROOT
+from partnerships.adapters.config import REPO_ROOT
 from partnerships.domain.lifecycle import TimeScale
+from partnerships.service import commands as service
 
 T = TypeVar("T")
 # A timer of zero would not reach the server: the floor's timers last at least this long.

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from partnerships.config import REPO_ROOT, Settings
-from partnerships.devserver import start_dev_command
-from partnerships.temporal_client import make_client
+from devtools.devserver import start_dev_command
+from partnerships.adapters.config import REPO_ROOT, Settings
+from partnerships.adapters.temporal_client import make_client
 
 SERVER_START_TIMEOUT = 60.0
 WORKER_START_TIMEOUT = 60.0

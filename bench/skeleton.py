@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from partnerships.visibility import STEP
+    from partnerships.engine.visibility import STEP
 
 # The floor's activities are as quick to time out as the engine's: a fair retry behaviour.
 ACTIVITY_TIMEOUT = timedelta(seconds=10)

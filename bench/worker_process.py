@@ -17,9 +17,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.skeleton import SkeletonWorkflow, do_nothing
-from partnerships.config import Settings
-from partnerships.notify import ConsoleNotifier
-from partnerships.temporal_client import make_client
+from partnerships.adapters.config import Settings
+from partnerships.adapters.console import ConsoleNotifier
+from partnerships.adapters.temporal_client import make_client
 from worker import ACTIVITY_THREADS, build_worker
 
 

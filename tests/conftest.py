@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from partnerships.charter_file import load_charter
-from partnerships.config import REPO_ROOT, Settings
-from partnerships.devserver import temporal_binary
+from devtools.devserver import temporal_binary
+from partnerships.adapters.charter_file import load_charter
+from partnerships.adapters.config import REPO_ROOT, Settings
+from partnerships.adapters.store import Store, make_engine
 from partnerships.domain.charter import Charter
-from partnerships.store import Store, make_engine
-from partnerships.visibility import ALL_KEYS
+from partnerships.engine.converter import DATA_CONVERTER
+from partnerships.engine.visibility import ALL_KEYS
 
 EXAMPLE_CHARTER = REPO_ROOT / "charters" / "acme-analytics.yaml"
 
@@ -27,7 +27,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
         search_attributes=ALL_KEYS,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_extra_args=["--headless"],
     )
     try:

@@ -22,9 +22,9 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlmodel import Session, SQLModel
 
-from partnerships.config import Settings
-from partnerships.store import Store, make_engine
-from partnerships.temporal_client import make_client
+from partnerships.adapters.config import Settings
+from partnerships.adapters.store import Store, make_engine
+from partnerships.adapters.temporal_client import make_client
 from worker import build_worker
 
 

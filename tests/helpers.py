@@ -13,9 +13,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from partnerships import service
-from partnerships.config import Settings
-from partnerships.contracts import PartnershipStatus
+from devtools.samples import sample_scorecard as scorecard
+from partnerships.adapters.config import Settings
+from partnerships.adapters.store import Store
 from partnerships.domain.charter import Charter
 from partnerships.domain.gates import Outcome, PilotResult, Rag
 from partnerships.domain.lifecycle import (
@@ -29,8 +29,8 @@ from partnerships.domain.lifecycle import (
     TimeScale,
     WalkResultRequest,
 )
-from partnerships.samples import sample_scorecard as scorecard
-from partnerships.store import Store
+from partnerships.engine.contracts import PartnershipStatus
+from partnerships.service import commands as service
 from worker import build_worker
 from workflows import PartnershipWorkflow
 

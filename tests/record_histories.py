@@ -1,8 +1,8 @@
 """Record the histories the replay tests check (`make histories`).
 
 Runs the workflow tests that keep a history, with RECORD_HISTORIES=1, against a dev
-server they start themselves. Move the histories of the previous code into a vN/
-folder first when the change is a patched one: those must keep replaying too.
+server they start themselves. Until the first release the new histories replace the old
+ones in the same commit (README: versioning).
 """
 
 from __future__ import annotations

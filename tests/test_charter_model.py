@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from partnerships.charter_file import CharterError, load_charter, parse_charter
+from partnerships.adapters.charter_file import CharterError, load_charter, parse_charter
 from partnerships.domain.charter import Leverage, LeverageStrength, charter_warnings
 from tests.conftest import EXAMPLE_CHARTER
 

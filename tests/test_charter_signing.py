@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from partnerships import service
-from partnerships.config import Settings
+from partnerships.adapters.config import Settings
+from partnerships.adapters.store import Store
 from partnerships.domain.lifecycle import SignRequest, Step
-from partnerships.store import Store
+from partnerships.service import commands as service
 from tests.conftest import example_charter
 from tests.helpers import PARTNER, US, at, complete_task, keep_history, running_worker, start, wait_for
 from workflows import PartnershipWorkflow

@@ -12,9 +12,9 @@ from pathlib import Path
 from temporalio.client import Client
 from typer.testing import CliRunner
 
-from partnerships.cli import app
-from partnerships.config import REPO_ROOT, Settings
-from partnerships.store import Store
+from partnerships.adapters.config import REPO_ROOT, Settings
+from partnerships.adapters.store import Store
+from partnerships.cli.app import app
 from tests.conftest import EXAMPLE_CHARTER, example_charter
 from tests.helpers import running_worker, wait_for
 
@@ -186,9 +186,9 @@ def test_the_cli_and_the_portfolio_query_load_without_the_domain_model_or_the_wo
     the portfolio query leave the pydantic domain, the workflow and the store to the commands
     that use them."""
     probe = (
-        "import sys, partnerships.cli, partnerships.portfolio_query; "
-        "print([m for m in ('partnerships.domain.charter', 'partnerships.domain.lifecycle', 'partnerships.service', "
-        "'workflows', 'yaml', 'sqlalchemy', 'jinja2') if m in sys.modules])"
+        "import sys, partnerships.cli.app, partnerships.service.portfolio_query; "
+        "print([m for m in ('partnerships.domain.charter', 'partnerships.domain.lifecycle', "
+        "'partnerships.service.commands', 'workflows', 'yaml', 'sqlalchemy', 'jinja2') if m in sys.modules])"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -6,9 +6,9 @@ import re
 
 import yaml
 
-from partnerships.config import REPO_ROOT
-from partnerships.devserver import search_attribute_flags
-from partnerships.visibility import ALL_KEYS
+from devtools.devserver import search_attribute_flags
+from partnerships.adapters.config import REPO_ROOT
+from partnerships.engine.visibility import ALL_KEYS
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]

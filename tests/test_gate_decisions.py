@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from partnerships import service
-from partnerships.config import Settings
+from partnerships.adapters.config import Settings
+from partnerships.adapters.store import Store
 from partnerships.domain.gates import Outcome
 from partnerships.domain.lifecycle import Step
-from partnerships.store import Store
+from partnerships.service import commands as service
 from tests.conftest import example_charter
 from tests.helpers import (
     OUTSIDER,

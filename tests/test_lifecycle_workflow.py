@@ -7,11 +7,11 @@ from collections import Counter
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from partnerships import service
-from partnerships.config import Settings
+from partnerships.adapters.config import Settings
+from partnerships.adapters.store import Store
 from partnerships.domain.gates import Outcome
 from partnerships.domain.lifecycle import Step, TimeScale
-from partnerships.store import Store
+from partnerships.service import commands as service
 from tests.conftest import example_charter
 from tests.helpers import (
     at,

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from partnerships.config import Settings
-from partnerships.devserver import start_dev_command
+from devtools.devserver import start_dev_command
+from partnerships.adapters.config import Settings
+from partnerships.adapters.notifiers import SlackNotifier, SlackSettings
+from partnerships.adapters.slack.notifier import make_web_client
+from partnerships.adapters.store import Store
 from partnerships.domain.gates import Outcome
 from partnerships.domain.lifecycle import Step, TimeScale
-from partnerships.slack import SlackNotifier, SlackSettings
-from partnerships.slack.notifier import make_web_client
-from partnerships.store import Store
+from partnerships.engine.converter import DATA_CONVERTER
 from tests.conftest import example_charter
 from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, Failure, FakeSlack
 from tests.helpers import (
@@ -56,7 +56,7 @@ async def test_a_slack_outage_delays_messages_but_not_the_partnership_and_loses_
 ) -> None:
     port = _free_port()
     slack_settings = SlackSettings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=f"http://127.0.0.1:{port}/api/")
-    notifier = SlackNotifier(make_web_client(slack_settings), CHANNEL_ID, store=store)
+    notifier = SlackNotifier(make_web_client(slack_settings), CHANNEL_ID)
     charter = example_charter()
     workflow_id = charter.workflow_id
     async with running_worker(client, settings, store, notifier=notifier):
@@ -114,7 +114,7 @@ async def _wait_for_server(port: int, timeout: float = 60) -> Client:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            return await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+            return await Client.connect(f"127.0.0.1:{port}", data_converter=DATA_CONVERTER)
         except RuntimeError:
             if asyncio.get_running_loop().time() > deadline:
                 raise

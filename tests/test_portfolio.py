@@ -17,12 +17,12 @@ from typing import Any
 from temporalio.client import Client
 from typer.testing import CliRunner
 
-from partnerships import service
-from partnerships.cli import app
-from partnerships.config import Settings
+from partnerships.adapters.config import Settings
+from partnerships.adapters.store import Store
+from partnerships.cli.app import app
 from partnerships.domain.gates import Outcome, Rag
 from partnerships.domain.lifecycle import ExitRequest, Step, TimeScale
-from partnerships.store import Store
+from partnerships.service import commands as service
 from tests.conftest import example_charter
 from tests.helpers import (
     US,

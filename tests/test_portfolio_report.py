@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from partnerships.cli import app
-from partnerships.durations import humanize
-from partnerships.portfolio import (
+from partnerships.adapters.store import GateReviewRow, PartnershipRow, Store, TaskRow, make_engine
+from partnerships.cli.app import app
+from partnerships.domain.durations import humanize
+from partnerships.domain.portfolio import (
     PartnershipFacts,
     PhasePeriod,
     ReviewFacts,
@@ -24,7 +25,6 @@ from partnerships.portfolio import (
     calendar_quarter,
     phase_periods,
 )
-from partnerships.store import GateReviewRow, PartnershipRow, Store, TaskRow, make_engine
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 

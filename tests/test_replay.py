@@ -1,31 +1,29 @@
 """Recorded histories replay against today's workflow code: a change that breaks determinism fails CI.
 
-Record new histories with `make histories` (it reruns the workflow tests with
-RECORD_HISTORIES=1 and writes tests/histories/*.json); commit them with the change
-that made them.
+Record them again with `make histories` (it reruns the workflow tests with
+RECORD_HISTORIES=1 and writes tests/histories/*.json). The versioning policy is in
+the README: until the first release a change to the workflow's commands re-records
+them in the same commit; from then on every such change is patched.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from partnerships.contracts import PartnershipOutcome, StartPartnership
+from partnerships.domain.vocabulary import WORKFLOW_TYPE
+from partnerships.engine.contracts import PartnershipOutcome, StartPartnership
+from partnerships.engine.converter import DATA_CONVERTER
 from workflows import PartnershipWorkflow
-from workflows.partnership import NOTIFICATIONS_IN_BACKGROUND, ONE_RECORD_PER_STEP, OVERRIDES_REACH_ESCALATION
 
 HISTORY_DIR = Path(__file__).parent / "histories"
-# Top level: histories of today's code. Subfolders (v1/ …): histories recorded before a
-# patched change, kept so partnerships started on older code keep replaying.
-HISTORIES = sorted(HISTORY_DIR.rglob("*.json"))
-HISTORIES_BY_NAME = {str(p.relative_to(HISTORY_DIR).with_suffix("")): p for p in HISTORIES}
+HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
+HISTORIES_BY_NAME = {p.stem: p for p in HISTORIES}
 
 
 def _history(path: Path) -> WorkflowHistory:
@@ -43,17 +41,16 @@ def test_there_are_recorded_histories_for_every_path() -> None:
         "review-decided-by-policy",
         "charter-expired-closed",
     }
-    older = {f"{version}/{name}" for version in ("v1", "v2") for name in every_path}
-    assert set(HISTORIES_BY_NAME) >= every_path | older
+    assert set(HISTORIES_BY_NAME) >= every_path
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: str(p.relative_to(HISTORY_DIR)))
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.name)
 async def test_recorded_history_replays_against_the_current_workflow(path: Path) -> None:
-    replayer = Replayer(workflows=[PartnershipWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[PartnershipWorkflow], data_converter=DATA_CONVERTER)
     await replayer.replay_workflow(_history(path))
 
 
-@workflow.defn(name="PartnershipWorkflow", sandboxed=False)
+@workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
 class ReorderedPartnershipWorkflow(PartnershipWorkflow):
     """A careless change: an extra timer before anything else. Replay must catch it."""
 
@@ -63,33 +60,40 @@ class ReorderedPartnershipWorkflow(PartnershipWorkflow):
         return await super().run(start)
 
 
+@workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
+class PatchedPartnershipWorkflow(PartnershipWorkflow):
+    """The same change made safely, as it must be after the first release: behind `workflow.patched`.
+
+    Runs that started before the change have no marker for the patch, so `patched` is False
+    when they replay and they take the old path; new runs record the marker and take the new one.
+    """
+
+    @workflow.run
+    async def run(self, start: StartPartnership) -> PartnershipOutcome:
+        if workflow.patched("example-extra-timer"):
+            await workflow.sleep(1)
+        return await super().run(start)
+
+
 async def test_a_change_that_breaks_determinism_fails_replay() -> None:
-    replayer = Replayer(workflows=[ReorderedPartnershipWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ReorderedPartnershipWorkflow], data_converter=DATA_CONVERTER)
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(_history(HISTORIES_BY_NAME["signing-through-first-qbr"]))
 
 
-def _patch_markers(name: str) -> list[str]:
-    events = _history(HISTORIES_BY_NAME[name]).events
-    return [
-        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
-        for e in events
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.name)
+async def test_the_same_change_behind_a_patch_replays_every_recorded_history(path: Path) -> None:
+    replayer = Replayer(workflows=[PatchedPartnershipWorkflow], data_converter=DATA_CONVERTER)
+    await replayer.replay_workflow(_history(path))
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.name)
+def test_todays_histories_carry_no_patch_markers(path: Path) -> None:
+    """One generation: until the first release nothing is patched, histories are recorded again."""
+    markers = [
+        e
+        for e in _history(path).events
         if e.HasField("marker_recorded_event_attributes")
         and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-
-
-def test_each_change_to_the_workflows_commands_is_patched_and_older_histories_lack_it() -> None:
-    """The safe-change example: `workflow.patched` marks new runs; old runs replay without it."""
-    assert any(m == OVERRIDES_REACH_ESCALATION for m in _patch_markers("v2/crawl-override-go"))
-    assert _patch_markers("v1/crawl-override-go-before-override-escalation") == []
-    assert any(m == NOTIFICATIONS_IN_BACKGROUND for m in _patch_markers("v2/charter-expired-closed"))
-    assert not any(m == NOTIFICATIONS_IN_BACKGROUND for m in _patch_markers("v1/charter-expired-closed"))
-    # Today's histories carry only the latest patch: it implies every earlier one.
-    assert _patch_markers("charter-expired-closed") == [ONE_RECORD_PER_STEP]
-    assert not any(m == ONE_RECORD_PER_STEP for m in _patch_markers("v2/charter-expired-closed"))
-
-
-def test_a_continued_run_does_not_ask_for_the_patch_again() -> None:
-    """The choice travels in the continue-as-new input: a years-long partnership's runs stay marker-free."""
-    assert _patch_markers("run-resumed-after-continue-as-new") == []
+    assert markers == []

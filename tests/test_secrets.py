@@ -11,8 +11,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from partnerships.config import REPO_ROOT, Settings
-from partnerships.store import NotificationRow, Store, make_engine
+from partnerships.adapters.config import REPO_ROOT, Settings
+from partnerships.adapters.store import NotificationRow, Store, make_engine
 from tests.conftest import example_charter
 from tests.fake_slack import CHANNEL_ID, FakeSlack
 

@@ -24,15 +24,15 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 
-from partnerships import service
-from partnerships.config import Settings
+from partnerships.adapters.config import Settings
+from partnerships.adapters.notifiers import SlackNotifier, SlackSettings
+from partnerships.adapters.slack.notifier import make_web_client
+from partnerships.adapters.slack.settings import EVENTS_PATH
+from partnerships.adapters.store import Store
 from partnerships.domain.charter import Charter
 from partnerships.domain.lifecycle import Step, TimeScale
-from partnerships.slack import SlackNotifier, SlackSettings
-from partnerships.slack.app import build_app, http_app
-from partnerships.slack.config import EVENTS_PATH
-from partnerships.slack.notifier import make_web_client
-from partnerships.store import Store
+from partnerships.service import commands as service
+from partnerships.slack_app.app import build_app, http_app
 from tests.conftest import example_charter
 from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, CHANNEL_NAME, FakeSlack
 from tests.helpers import at, record_pilots, running_worker, sign_both, start, wait_for
@@ -195,7 +195,7 @@ def decide_buttons(message: dict[str, Any]) -> list[str]:
 
 def notifier(slack: FakeSlack, store: Store) -> SlackNotifier:
     web_client = make_web_client(SlackSettings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_API_URL=slack.base_url))
-    return SlackNotifier(web_client, CHANNEL_ID, store=store)
+    return SlackNotifier(web_client, CHANNEL_ID)
 
 
 async def test_badly_signed_and_stale_requests_are_rejected_and_change_nothing(

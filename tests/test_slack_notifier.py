@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,16 +15,17 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from activities import Messenger
-from partnerships.config import Settings
-from partnerships.contracts import Recipient, SendNotificationInput
+from partnerships.adapters.config import Settings
+from partnerships.adapters.console import ConsoleNotifier
+from partnerships.adapters.notifiers import SlackNotifier, SlackSettings, make_notifier
+from partnerships.adapters.slack.notifier import make_web_client
+from partnerships.adapters.store import Store
+from partnerships.adapters.templates import MessageTexts, make_environment
 from partnerships.domain.gates import CrawlEvidence, PilotResult, WalkEvidence
 from partnerships.domain.lifecycle import Partnership, Phase, Step, TimeScale
-from partnerships.notify import ConsoleNotifier, OutgoingMessage
-from partnerships.slack import SlackNotifier, SlackSettings, make_notifier
-from partnerships.slack.doctor import doctor_report
-from partnerships.slack.notifier import make_web_client
-from partnerships.store import Store
-from partnerships.templates import make_environment
+from partnerships.engine.contracts import Recipient, SendNotificationInput, StepRecord
+from partnerships.engine.notifier import OutgoingMessage
+from partnerships.service.doctor import doctor_report
 from tests.conftest import example_charter
 from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, CHANNEL_NAME, Failure, FakeSlack
 from tests.helpers import running_worker, scorecard, start
@@ -44,8 +46,26 @@ def web_client(slack: FakeSlack, token: str = BOT_TOKEN, timeout: int = 10) -> W
     return client
 
 
-def messenger(settings: Settings, store: Store, notifier: Any) -> Messenger:
-    return Messenger(store, notifier, make_environment(settings.templates_dir), UI_URL)
+@dataclass
+class Sent:
+    newly_delivered: bool
+
+
+class OneMessage:
+    """A message through the outbox as the engine sends it: recorded with its step, then delivered."""
+
+    def __init__(self, store: Store, messenger: Messenger) -> None:
+        self._store = store
+        self._messenger = messenger
+
+    def send_notification(self, request: SendNotificationInput) -> Sent:
+        queued = self._messenger.compose(request, datetime.now(UTC))
+        self._store.write_step(StepRecord(partnership_id=request.partnership_id), [], [queued])
+        return Sent(newly_delivered=self._messenger.deliver(request.key))
+
+
+def messenger(settings: Settings, store: Store, notifier: Any) -> OneMessage:
+    return OneMessage(store, Messenger(store, notifier, MessageTexts(make_environment(settings.templates_dir)), UI_URL))
 
 
 def review_notification(
@@ -107,7 +127,7 @@ def test_a_review_message_shows_each_criterion_measured_against_its_threshold(
     slack: FakeSlack, settings: Settings, store: Store
 ) -> None:
     request = review_notification("crawl", passing=False)
-    messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID, store=store)).send_notification(request)
+    messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID)).send_notification(request)
 
     [message] = slack.posted()
     blocks = message["blocks"]
@@ -159,7 +179,7 @@ def test_a_review_opened_message_offers_exactly_the_decisions_its_gate_allows(
     slack: FakeSlack, settings: Settings, store: Store, gate: str, decisions: list[str]
 ) -> None:
     request = review_notification(gate)
-    messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID, store=store)).send_notification(request)
+    messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID)).send_notification(request)
 
     [message] = slack.posted()
     decide = [b for b in buttons(message["blocks"]) if b["action_id"].startswith("decide:")]
@@ -175,7 +195,7 @@ def test_a_review_opened_message_offers_exactly_the_decisions_its_gate_allows(
 def test_reminders_show_the_evidence_but_no_buttons_and_other_messages_are_plain(
     slack: FakeSlack, settings: Settings, store: Store
 ) -> None:
-    send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID, store=store)).send_notification
+    send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID)).send_notification
     send(review_notification("walk", kind="review-reminder"))
     send(
         SendNotificationInput(
@@ -206,7 +226,7 @@ def test_reminders_show_the_evidence_but_no_buttons_and_other_messages_are_plain
 
 
 def test_sending_the_same_notification_twice_posts_it_once(slack: FakeSlack, settings: Settings, store: Store) -> None:
-    send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID, store=store)).send_notification
+    send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID)).send_notification
     request = review_notification()
 
     first, second = send(request), send(request)
@@ -234,12 +254,12 @@ class CrashesAfterPosting:
 def test_a_crash_between_posting_and_recording_it_does_not_post_again(
     slack: FakeSlack, settings: Settings, store: Store
 ) -> None:
-    notifier = SlackNotifier(web_client(slack), f"#{CHANNEL_NAME}", store=store)
+    notifier = SlackNotifier(web_client(slack), f"#{CHANNEL_NAME}")
     request = review_notification()
     with pytest.raises(RuntimeError, match="worker lost"):
         messenger(settings, store, CrashesAfterPosting(notifier)).send_notification(request)
     # A new worker process: nothing remembered in memory.
-    fresh = SlackNotifier(web_client(slack), f"#{CHANNEL_NAME}", store=store)
+    fresh = SlackNotifier(web_client(slack), f"#{CHANNEL_NAME}")
 
     receipt = messenger(settings, store, fresh).send_notification(request)
 
@@ -260,9 +280,7 @@ def test_a_crash_between_posting_and_recording_it_does_not_post_again(
 def test_when_slacks_answer_is_lost_the_retry_finds_the_post_instead_of_posting_again(
     slack: FakeSlack, settings: Settings, store: Store, lost_answer: Failure
 ) -> None:
-    send = messenger(
-        settings, store, SlackNotifier(web_client(slack, timeout=1), CHANNEL_ID, store=store)
-    ).send_notification
+    send = messenger(settings, store, SlackNotifier(web_client(slack, timeout=1), CHANNEL_ID)).send_notification
     request = review_notification()
     slack.fail_next("chat.postMessage", lost_answer)
 
@@ -278,7 +296,7 @@ def test_when_slacks_answer_is_lost_the_retry_finds_the_post_instead_of_posting_
 def test_an_outage_before_posting_delays_the_message_without_losing_it(
     slack: FakeSlack, settings: Settings, store: Store
 ) -> None:
-    send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID, store=store)).send_notification
+    send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID)).send_notification
     request = review_notification()
     slack.fail_next("chat.postMessage", Failure("http500"), times=2)
 
@@ -296,7 +314,7 @@ def test_an_outage_before_posting_delays_the_message_without_losing_it(
 def test_rate_limiting_makes_temporal_wait_as_long_as_slack_asks(
     slack: FakeSlack, settings: Settings, store: Store
 ) -> None:
-    send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID, store=store)).send_notification
+    send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID)).send_notification
     request = review_notification()
     slack.fail_next("chat.postMessage", Failure("ratelimited", retry_after=7))
 
@@ -314,7 +332,7 @@ async def test_a_worker_retries_through_outages_and_rate_limits_and_posts_once(
 ) -> None:
     slack.fail_next("chat.postMessage", Failure("http500"))
     slack.fail_next("chat.postMessage", Failure("ratelimited", retry_after=1))
-    notifier = SlackNotifier(web_client(slack), CHANNEL_ID, store=store)
+    notifier = SlackNotifier(web_client(slack), CHANNEL_ID)
     charter = example_charter()
     key = f"{charter.workflow_id}:charter-ready"
     async with running_worker(client, settings, store, notifier=notifier):
@@ -336,9 +354,7 @@ def test_a_rejected_token_stops_retrying_and_says_what_to_fix_without_the_token(
     slack: FakeSlack, settings: Settings, store: Store
 ) -> None:
     wrong_token = "xoxb-999-wrong-SECRETVALUE"
-    send = messenger(
-        settings, store, SlackNotifier(web_client(slack, token=wrong_token), CHANNEL_ID, store=store)
-    ).send_notification
+    send = messenger(settings, store, SlackNotifier(web_client(slack, token=wrong_token), CHANNEL_ID)).send_notification
 
     with pytest.raises(ApplicationError) as failed:
         send(review_notification())
@@ -354,7 +370,7 @@ def test_a_rejected_token_stops_retrying_and_says_what_to_fix_without_the_token(
 def test_every_configuration_error_slack_reports_stops_retrying(
     slack: FakeSlack, settings: Settings, store: Store, code: str
 ) -> None:
-    send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID, store=store)).send_notification
+    send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID)).send_notification
     slack.fail_next("chat.postMessage", Failure(code))
 
     with pytest.raises(ApplicationError, match=code) as failed:
@@ -367,9 +383,7 @@ def test_every_configuration_error_slack_reports_stops_retrying(
 def test_an_unknown_channel_stops_retrying_and_names_the_channel(
     slack: FakeSlack, settings: Settings, store: Store
 ) -> None:
-    send = messenger(
-        settings, store, SlackNotifier(web_client(slack), "#no-such-channel", store=store)
-    ).send_notification
+    send = messenger(settings, store, SlackNotifier(web_client(slack), "#no-such-channel")).send_notification
 
     with pytest.raises(
         ApplicationError, match=r"channel #no-such-channel \(channel_not_found\).*SLACK_CHANNEL"
@@ -387,13 +401,13 @@ def test_slack_is_used_only_when_a_bot_token_is_in_the_environment(
 ) -> None:
     for name in ("SLACK_BOT_TOKEN", "SLACK_CHANNEL", "SLACK_API_URL"):
         monkeypatch.delenv(name, raising=False)
-    assert isinstance(make_notifier(settings, store), ConsoleNotifier)
+    assert isinstance(make_notifier(), ConsoleNotifier)
 
     monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
     with pytest.raises(ValueError, match="SLACK_CHANNEL"):
-        make_notifier(settings, store)
+        make_notifier()
     monkeypatch.setenv("SLACK_CHANNEL", CHANNEL_ID)
-    notifier = make_notifier(settings, store)
+    notifier = make_notifier()
     assert isinstance(notifier, SlackNotifier) and notifier.name == "slack"
     assert BOT_TOKEN not in repr(SlackSettings())
 

@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy
 from temporalio.testing import ActivityEnvironment
 
-from activities import Messenger, StepRecorder, TaskDesk
-from partnerships.config import Settings
-from partnerships.contracts import CreateTasksInput, Recipient, SendNotificationInput, StepRecord, TaskContext
+from activities import Messenger, StepRecorder
+from partnerships.adapters.config import Settings
+from partnerships.adapters.notifiers import SlackNotifier
+from partnerships.adapters.store import NotificationRow, Store, make_engine
+from partnerships.adapters.templates import MessageTexts, TaskList, load_task_templates, make_environment
 from partnerships.domain.lifecycle import TaskKind, TimeScale
-from partnerships.slack import SlackNotifier
-from partnerships.store import NotificationRow, Store, make_engine
-from partnerships.templates import load_task_templates, make_environment
+from partnerships.engine.contracts import CreateTasksInput, Recipient, SendNotificationInput, StepRecord, TaskContext
 from tests.fake_slack import CHANNEL_ID, Failure, FakeSlack
 from tests.test_slack_notifier import UI_URL, web_client
 
@@ -33,8 +33,8 @@ def slack() -> Iterator[FakeSlack]:
 
 def recorder(settings: Settings, store: Store, slack: FakeSlack) -> tuple[StepRecorder, Messenger]:
     environment = make_environment(settings.templates_dir)
-    messenger = Messenger(store, SlackNotifier(web_client(slack), CHANNEL_ID, store=store), environment, UI_URL)
-    tasks = TaskDesk(store, environment, load_task_templates(settings.templates_dir))
+    messenger = Messenger(store, SlackNotifier(web_client(slack), CHANNEL_ID), MessageTexts(environment), UI_URL)
+    tasks = TaskList(environment, load_task_templates(settings.templates_dir))
     return StepRecorder(store, tasks, messenger), messenger
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from partnerships import service
-from partnerships.config import Settings
+from partnerships.adapters.config import Settings
+from partnerships.adapters.store import Store
 from partnerships.domain.gates import Outcome, PilotResult
 from partnerships.domain.lifecycle import (
     CompleteTaskRequest,
@@ -22,7 +22,7 @@ from partnerships.domain.lifecycle import (
     TimeScale,
     WalkResultRequest,
 )
-from partnerships.store import Store
+from partnerships.service import commands as service
 from tests.conftest import example_charter
 from tests.helpers import (
     OUTSIDER,

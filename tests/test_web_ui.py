@@ -20,12 +20,12 @@ from urllib.parse import quote
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from partnerships.config import REPO_ROOT, Settings
-from partnerships.devserver import start_dev_command
+from devtools.devserver import start_dev_command
+from partnerships.adapters.config import REPO_ROOT, Settings
+from partnerships.adapters.store import Store
 from partnerships.domain.lifecycle import Step, TimeScale
-from partnerships.store import Store
+from partnerships.engine.converter import DATA_CONVERTER
 from tests.conftest import example_charter
 from tests.helpers import at, record_pilots, running_worker, sign_both, start, wait_for
 
@@ -74,7 +74,7 @@ async def server_with_ui(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
         deadline = loop.time() + 60
         while True:
             try:
-                client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+                client = await Client.connect(f"127.0.0.1:{port}", data_converter=DATA_CONVERTER)
                 break
             except RuntimeError:
                 if loop.time() > deadline or process.poll() is not None:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from partnerships.config import REPO_ROOT, Settings
+from partnerships.adapters.config import REPO_ROOT, Settings
+from partnerships.adapters.store import Store, make_engine
 from partnerships.domain.gates import Outcome
 from partnerships.domain.lifecycle import Step, TimeScale
-from partnerships.store import Store, make_engine
 from tests.conftest import example_charter
 from tests.helpers import at, complete_task, decide, record_pilots, record_walk, sign_both, start, wait_for
 

@@ -1,0 +1,1 @@
+"""Adapters: the store, templates, configuration, the Temporal client and the notifiers."""

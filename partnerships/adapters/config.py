@@ -1,0 +1,48 @@
+"""Configuration from the environment, read once per process, never inside workflows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TASK_QUEUE = "partnerships"
+EMBEDDED_TEMPORAL_ADDRESS = "127.0.0.1:7233"
+EMBEDDED_UI_URL = "http://127.0.0.1:8233"
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "partnerships"
+
+
+class Settings(BaseSettings):
+    """Where the engine finds Temporal, its store and its templates.
+
+    Defaults describe the embedded setup (`temporal server start-dev` on this
+    machine, SQLite in the user's data folder); docker-compose sets the rest.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    temporal_address: str = Field(EMBEDDED_TEMPORAL_ADDRESS, validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_api_key: SecretStr | None = Field(None, validation_alias="TEMPORAL_API_KEY")
+    temporal_tls_cert: Path | None = Field(None, validation_alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: Path | None = Field(None, validation_alias="TEMPORAL_TLS_KEY")
+    temporal_tls: bool = Field(False, validation_alias="TEMPORAL_TLS")
+    temporal_ui_url: str = Field(EMBEDDED_UI_URL, validation_alias="TEMPORAL_UI_URL")
+    task_queue: str = Field(TASK_QUEUE, validation_alias="PARTNERSHIPS_TASK_QUEUE")
+    data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="PARTNERSHIPS_DATA_DIR")
+    database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL"))
+    templates_dir: Path = Field(REPO_ROOT / "charters", validation_alias="PARTNERSHIPS_TEMPLATES_DIR")
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'partnerships.db'}"
+
+    def workflow_url(self, workflow_id: str) -> str:
+        return f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"

@@ -1,0 +1,1 @@
+"""Slack as a notifier: the Web API client, message blocks and settings."""

@@ -1,0 +1,351 @@
+"""The engine's own store: a read model of every partnership and its full decision record.
+
+sqlmodel tables are adapters: they never cross into workflows. Every write is
+keyed by an id the workflow derived deterministically, so an activity that is
+retried (or a worker that crashed after committing) writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+from partnerships.domain.lifecycle import GateReview
+from partnerships.domain.views import PartnershipSnapshot
+from partnerships.engine.contracts import CloseTasksInput, StepRecord
+from partnerships.engine.ports import NewTask, QueuedMessage
+
+
+class PartnershipRow(SQLModel, table=True):
+    __tablename__ = "partnerships"
+
+    id: str = Field(primary_key=True)
+    slug: str = Field(index=True)
+    partner: str
+    tier: int
+    leverage: str
+    phase: str = Field(index=True)
+    step: str
+    awaiting: str
+    last_gate_outcome: str | None = None
+    rag: str | None = None
+    end_reason: str | None = None
+    started_at: datetime
+    phase_started_at: datetime
+    updated_at: datetime
+
+
+class GateReviewRow(SQLModel, table=True):
+    __tablename__ = "gate_reviews"
+
+    id: str = Field(primary_key=True)
+    partnership_id: str = Field(index=True)
+    gate: str
+    label: str
+    opened_at: datetime
+    evidence_json: str
+    evaluation_json: str
+    recommendation: str
+    outcome: str | None = None
+    decided_by: str | None = None
+    decided_by_name: str | None = None
+    reason: str | None = None
+    decided_at: datetime | None = None
+    by_policy: bool = False
+    overrides_failing_gate: bool = False
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "tasks"
+
+    id: str = Field(primary_key=True)
+    partnership_id: str = Field(index=True)
+    kind: str
+    title: str
+    description: str
+    owner: str
+    status: str = Field(default="open", index=True)
+    created_at: datetime
+    due_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+
+
+class NotificationRow(SQLModel, table=True):
+    __tablename__ = "notifications"
+
+    key: str = Field(primary_key=True)
+    partnership_id: str = Field(index=True)
+    kind: str
+    audience: str
+    subject: str
+    body: str
+    notifier: str
+    status: str = Field(default="pending")
+    attempts: int = 0
+    created_at: datetime
+    delivered_at: datetime | None = None
+    delivery_ref: str | None = None
+    # The facts the message was rendered from, for notifiers that lay it out themselves
+    # (Slack's blocks): delivery may happen later, from the outbox alone.
+    context_json: str | None = None
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # WAL lets the CLI read while the worker writes.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    SQLModel.metadata.create_all(engine)
+    _add_missing_columns(engine)
+    return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a store made by an older release up to date.
+
+    Columns are only ever added, and nullable, so this is the whole migration story so far.
+    """
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    assert column.nullable, f"{table.name}.{column.name}: a new column must be nullable"
+                    kind = column.type.compile(dialect=engine.dialect)
+                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # SQLite takes one writer at a time and makes the others sleep and retry: with many
+        # activity threads that backoff, not the writing, is what a step waits for. Writers
+        # in this process queue on a lock instead. Other databases lock rows themselves.
+        self._writing: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session for a write transaction: commit inside, keep it short (no network calls)."""
+        with self._writing, self.session() as session:
+            yield session
+
+    def upsert(self, row: SQLModel) -> None:
+        """Write the row as given; writing the same row again changes nothing."""
+        with self.writing() as session:
+            session.merge(row)
+            session.commit()
+
+    def insert_once(self, row: SQLModel) -> bool:
+        """Insert unless a row with the same key exists. True when this call inserted it."""
+        with self.writing() as session:
+            key = row.__mapper__.primary_key_from_instance(row)  # type: ignore[attr-defined]
+            if session.get(type(row), key[0]) is not None:
+                return False
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another attempt of the same activity won the race: same row, nothing to do.
+                session.rollback()
+                return False
+            return True
+
+    # ------------------------------------------------------- the engine's writes
+
+    def write_step(self, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage]) -> None:
+        """One transaction: a step is in the store whole or not at all, and costs one commit."""
+        with self.writing() as session:
+            if step.snapshot is not None:
+                session.merge(partnership_row(step.snapshot))
+            for review in step.reviews:
+                session.merge(gate_review_row(step.partnership_id, review))
+            for closure in step.closed_tasks:
+                _close_tasks(session, closure)
+            # Rows an earlier attempt of this step wrote are kept as they are (a message may be out).
+            task_ids = [t.ref.id for t in tasks]
+            written_tasks = set(session.exec(select(TaskRow.id).where(col(TaskRow.id).in_(task_ids))))
+            message_keys = [m.key for m in messages]
+            written_messages = set(
+                session.exec(select(NotificationRow.key).where(col(NotificationRow.key).in_(message_keys)))
+            )
+            session.add_all([task_row(t) for t in tasks if t.ref.id not in written_tasks])
+            session.add_all([notification_row(m) for m in messages if m.key not in written_messages])
+            session.commit()
+
+    def pending_message_keys(self, partnership_id: str) -> list[str]:
+        """The partnership's messages still in the outbox, oldest first."""
+        with self.session() as session:
+            query = (
+                select(NotificationRow.key)
+                .where(NotificationRow.partnership_id == partnership_id, NotificationRow.status != "delivered")
+                .order_by(col(NotificationRow.created_at), col(NotificationRow.key))
+            )
+            return list(session.exec(query))
+
+    def begin_delivery(self, key: str) -> QueuedMessage | None:
+        """Count the attempt before the notifier is called: a retry can tell an earlier one may have posted."""
+        with self.writing() as session:
+            row = session.get(NotificationRow, key)
+            assert row is not None, f"notification {key} is not in the outbox"
+            if row.status == "delivered":
+                return None
+            row.attempts += 1
+            session.add(row)
+            session.commit()
+            return QueuedMessage(
+                key=row.key,
+                partnership_id=row.partnership_id,
+                kind=row.kind,
+                audience=row.audience.split(", ") if row.audience else [],
+                subject=row.subject,
+                body=row.body,
+                notifier=row.notifier,
+                created_at=row.created_at,
+                context=loads(row.context_json) if row.context_json else {},
+                attempts=row.attempts,
+            )
+
+    def finish_delivery(self, key: str, reference: str, at: datetime) -> None:
+        with self.writing() as session:
+            row = session.get(NotificationRow, key)
+            assert row is not None, f"notification {key} is not in the outbox"
+            row.status, row.delivery_ref, row.delivered_at = "delivered", reference, at
+            session.add(row)
+            session.commit()
+
+    # ------------------------------------------------------------ reads
+
+    def partnerships(self, phase: str | None = None) -> list[PartnershipRow]:
+        with self.session() as session:
+            query = select(PartnershipRow).order_by(col(PartnershipRow.slug))
+            if phase:
+                query = query.where(PartnershipRow.phase == phase)
+            return list(session.exec(query))
+
+    def tasks(self, partnership_id: str | None = None, status: str | None = "open") -> list[TaskRow]:
+        with self.session() as session:
+            query = select(TaskRow).order_by(col(TaskRow.partnership_id), col(TaskRow.created_at), col(TaskRow.id))
+            if partnership_id:
+                query = query.where(TaskRow.partnership_id == partnership_id)
+            if status:
+                query = query.where(TaskRow.status == status)
+            return list(session.exec(query))
+
+    def reviews(self, partnership_id: str) -> list[GateReviewRow]:
+        with self.session() as session:
+            query = (
+                select(GateReviewRow)
+                .where(GateReviewRow.partnership_id == partnership_id)
+                .order_by(col(GateReviewRow.opened_at))
+            )
+            return list(session.exec(query))
+
+    def notifications(self, partnership_id: str | None = None) -> list[NotificationRow]:
+        with self.session() as session:
+            query = select(NotificationRow).order_by(col(NotificationRow.created_at), col(NotificationRow.key))
+            if partnership_id:
+                query = query.where(NotificationRow.partnership_id == partnership_id)
+            return list(session.exec(query))
+
+    def notification(self, key: str) -> NotificationRow | None:
+        with self.session() as session:
+            return session.get(NotificationRow, key)
+
+    def task(self, task_id: str) -> TaskRow | None:
+        with self.session() as session:
+            return session.get(TaskRow, task_id)
+
+
+def partnership_row(snapshot: PartnershipSnapshot) -> PartnershipRow:
+    return PartnershipRow(**snapshot.model_dump())
+
+
+def gate_review_row(partnership_id: str, review: GateReview) -> GateReviewRow:
+    decision = review.decision
+    return GateReviewRow(
+        id=review.id,
+        partnership_id=partnership_id,
+        gate=review.gate.value,
+        label=review.label,
+        opened_at=review.opened_at,
+        evidence_json=dumps(review.evidence),
+        evaluation_json=review.evaluation.model_dump_json(),
+        recommendation=review.evaluation.recommendation.value,
+        outcome=decision.outcome.value if decision else None,
+        decided_by=decision.decided_by if decision else None,
+        decided_by_name=decision.decided_by_name if decision else None,
+        reason=decision.reason if decision else None,
+        decided_at=decision.decided_at if decision else None,
+        by_policy=decision.by_policy if decision else False,
+        overrides_failing_gate=decision.overrides_failing_gate if decision else False,
+    )
+
+
+def task_row(task: NewTask) -> TaskRow:
+    return TaskRow(
+        id=task.ref.id,
+        partnership_id=task.partnership_id,
+        kind=task.ref.kind.value,
+        title=task.ref.title,
+        description=task.description,
+        owner=task.ref.owner,
+        created_at=task.created_at,
+        due_at=task.ref.due_at,
+    )
+
+
+def notification_row(message: QueuedMessage) -> NotificationRow:
+    return NotificationRow(
+        key=message.key,
+        partnership_id=message.partnership_id,
+        kind=message.kind,
+        audience=", ".join(message.audience),
+        subject=message.subject,
+        body=message.body,
+        notifier=message.notifier,
+        created_at=message.created_at,
+        context_json=dumps(message.context),
+    )
+
+
+def _close_tasks(session: Session, closure: CloseTasksInput) -> None:
+    """Close the open ones among the named tasks; a task already closed keeps how it was closed."""
+    for row in session.exec(select(TaskRow).where(col(TaskRow.id).in_(closure.task_ids))):
+        if row.status == "open":
+            row.status, row.closed_at, row.closed_by = closure.status, closure.at, closure.by
+            session.add(row)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def loads(value: str) -> Any:
+    return json.loads(value)

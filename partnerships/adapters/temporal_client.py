@@ -1,0 +1,38 @@
+"""The one way every process (worker, CLI, tests, bench) connects to Temporal."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.service import TLSConfig
+
+from partnerships.adapters.config import Settings
+from partnerships.engine.converter import DATA_CONVERTER
+
+
+class TemporalUnreachable(Exception):
+    """No Temporal server answered at the configured address."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"cannot reach Temporal at {address} ({reason})")
+        self.address = address
+
+
+async def make_client(settings: Settings) -> Client:
+    tls: TLSConfig | bool = settings.temporal_tls
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        tls = TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+        )
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            api_key=api_key,
+            tls=tls or bool(api_key),
+            data_converter=DATA_CONVERTER,
+        )
+    except RuntimeError as error:
+        # The SDK's bridge reports a failed connection as a RuntimeError: name it here, once.
+        raise TemporalUnreachable(settings.temporal_address, str(error).splitlines()[0][:160]) from None

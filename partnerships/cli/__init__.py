@@ -1,0 +1,12 @@
+"""`partnerships`: drive partnerships from a terminal.
+
+`app` holds the Typer application and its error handling; each module below adds
+its commands to it: `charters` (check, render), `acting` (every command that sends
+an Update), `views` (status, list, show, tasks, report, doctor, demo), drawn by
+`render`.
+"""
+
+from partnerships.cli import acting, charters, views
+from partnerships.cli.app import app, main
+
+__all__ = ["acting", "app", "charters", "main", "views"]

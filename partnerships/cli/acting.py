@@ -1,0 +1,291 @@
+"""Commands that act on a partnership: start, sign, record evidence, decide, exit, close tasks.
+
+Each sends one Update through `partnerships.service`; the workflow's validators answer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from partnerships.adapters.config import Settings
+from partnerships.adapters.temporal_client import make_client
+from partnerships.cli.app import (
+    As,
+    Reference,
+    UserError,
+    app,
+    connect,
+    current_status,
+    err,
+    handles_errors,
+    out,
+    record_app,
+    run_async,
+    task_app,
+)
+from partnerships.cli.options import parse_time_scale
+from partnerships.domain.vocabulary import Outcome, Rag
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command()
+@handles_errors
+def start(
+    file: Annotated[Path, typer.Argument(help="Charter YAML file.")],
+    time_scale: Annotated[
+        str | None,
+        typer.Option("--time-scale", help="Compress time for demos: '1w=1s' makes a week last one second."),
+    ] = None,
+) -> None:
+    """Start the partnership's workflow. It waits for both sides to sign the charter."""
+    from partnerships.adapters.charter_file import load_charter
+    from partnerships.domain.charter import charter_warnings
+    from partnerships.service import commands as service
+
+    charter = load_charter(file)
+    scale = parse_time_scale(time_scale)
+    for warning in charter_warnings(charter):
+        err.print(f"[yellow]warning:[/yellow] {warning.field}: {escape(warning.message)}")
+
+    async def go() -> None:
+        settings = Settings()
+        client = await make_client(settings)
+        await service.start_partnership(client, charter, task_queue=settings.task_queue, time_scale=scale)
+        out.print(f"[green]started[/green] {charter.workflow_id}: waiting for both sides to sign")
+        out.print(f"  {settings.workflow_url(charter.workflow_id)}")
+
+    run_async(go())
+
+
+# ------------------------------------------------------------------ updates
+
+
+def _update(reference: str, update: Any, request: Any) -> Any:
+    from partnerships.service import commands as service
+
+    async def go() -> Any:
+        return await service.update(await connect(), reference, update, request)
+
+    result = run_async(go())
+    out.print(f"[green]✓[/green] {result.summary} [dim]({result.phase}: {result.step})[/dim]")
+    return result
+
+
+@app.command()
+@handles_errors
+def sign(reference: Reference, who: As) -> None:
+    """Sign the charter as your side's decision owner."""
+    from partnerships.domain.lifecycle import SignRequest
+    from workflows import PartnershipWorkflow
+
+    _update(reference, PartnershipWorkflow.sign_charter, SignRequest(signer=who))
+
+
+@app.command()
+@handles_errors
+def recommit(
+    reference: Reference,
+    who: As,
+    roi_holds: Annotated[
+        bool,
+        typer.Option("--roi-holds/--roi-fails", help="Does the ROI model still hold at scale?"),
+    ] = False,
+) -> None:
+    """Re-commit your side to Run after a passed Walk gate."""
+    from partnerships.domain.lifecycle import RecommitRequest
+    from workflows import PartnershipWorkflow
+
+    _update(
+        reference,
+        PartnershipWorkflow.recommit,
+        RecommitRequest(signer=who, roi_model_holds=roi_holds),
+    )
+
+
+@record_app.command("crawl")
+@handles_errors
+def record_crawl(
+    reference: Reference,
+    who: As,
+    pilot: Annotated[str | None, typer.Option(help="Pilot customer's name.")] = None,
+    before: Annotated[
+        float | None, typer.Option(help="The metric before (defaults to the charter's baseline).")
+    ] = None,
+    after: Annotated[float | None, typer.Option(help="The metric measured in the pilot.")] = None,
+    recommends: Annotated[
+        bool | None,
+        typer.Option("--recommends/--would-not-recommend", help="Would the pilot recommend it to peers?"),
+    ] = None,
+    can_scale: Annotated[
+        bool | None, typer.Option("--can-scale/--cannot-scale", help="Can the integration scale?")
+    ] = None,
+) -> None:
+    """Record a Crawl pilot's results, and/or whether the integration can scale."""
+    from partnerships.domain.gates import PilotResult
+    from partnerships.domain.lifecycle import PilotResultRequest
+    from workflows import PartnershipWorkflow
+
+    result = None
+    if pilot is not None or after is not None:
+        problems = []
+        if pilot is None:
+            problems.append("--pilot: name the pilot customer")
+        if after is None:
+            problems.append("--after: give the metric measured in the pilot")
+        if recommends is None:
+            problems.append("--recommends/--would-not-recommend: say whether the pilot would recommend it")
+        if problems:
+            raise UserError(problems)
+        baseline = before
+        if baseline is None:
+            baseline = run_async(current_status(reference)).partnership.charter.measurement.metric.baseline
+        result = PilotResult(
+            customer=pilot or "",
+            metric_before=baseline,
+            metric_after=after or 0,
+            would_recommend=bool(recommends),
+        )
+    _update(
+        reference,
+        PartnershipWorkflow.record_pilot_results,
+        PilotResultRequest(recorded_by=who, pilot=result, integration_can_scale=can_scale),
+    )
+
+
+@record_app.command("walk")
+@handles_errors
+def record_walk(
+    reference: Reference,
+    who: As,
+    invited: Annotated[int | None, typer.Option(help="Customers invited in Walk.")] = None,
+    adopted: Annotated[int | None, typer.Option(help="Invited customers who adopted.")] = None,
+    partner_promoting: Annotated[
+        bool | None,
+        typer.Option(
+            "--partner-promoting/--partner-not-promoting",
+            help="Is the partner actively promoting it?",
+        ),
+    ] = None,
+    support_manageable: Annotated[
+        bool | None,
+        typer.Option("--support-manageable/--support-overloaded", help="Is the support burden manageable?"),
+    ] = None,
+) -> None:
+    """Record Walk invitations and adoptions, partner promotion and support burden."""
+    from partnerships.domain.lifecycle import WalkResultRequest
+    from workflows import PartnershipWorkflow
+
+    _update(
+        reference,
+        PartnershipWorkflow.record_walk_results,
+        WalkResultRequest(
+            recorded_by=who,
+            invited=invited,
+            adopted=adopted,
+            partner_promoting=partner_promoting,
+            support_manageable=support_manageable,
+        ),
+    )
+
+
+@record_app.command("qbr")
+@handles_errors
+def record_qbr(
+    reference: Reference,
+    who: As,
+    rag: Annotated[Rag, typer.Option(help="Overall status this quarter.", show_default=False)],
+    deals: Annotated[int, typer.Option(help="Deals sourced.")] = 0,
+    pipeline: Annotated[float, typer.Option(help="Pipeline sourced.")] = 0,
+    revenue: Annotated[float, typer.Option(help="Revenue closed.")] = 0,
+    win_rate: Annotated[float, typer.Option(help="Win rate, %.")] = 0,
+    average_deal: Annotated[float, typer.Option(help="Average deal size.")] = 0,
+    engagements: Annotated[int, typer.Option(help="Active engagements.")] = 0,
+    certifications: Annotated[int, typer.Option(help="Trainings/certifications completed.")] = 0,
+    csat: Annotated[float, typer.Option(help="Customer satisfaction, 0-10.")] = 0,
+    integration_rate: Annotated[float | None, typer.Option(help="Integration rate, %.")] = None,
+    time_to_value: Annotated[float | None, typer.Option(help="Time to value, days.")] = None,
+    notes: Annotated[str, typer.Option(help="Notes.")] = "",
+) -> None:
+    """Record this quarter's scorecard for the QBR."""
+    from partnerships.domain.gates import Scorecard
+    from partnerships.domain.lifecycle import ScorecardRequest
+    from workflows import PartnershipWorkflow
+
+    scorecard = Scorecard(
+        deals_sourced=deals,
+        pipeline_sourced=pipeline,
+        revenue_closed=revenue,
+        win_rate_pct=win_rate,
+        average_deal_size=average_deal,
+        active_engagements=engagements,
+        certifications_completed=certifications,
+        customer_satisfaction=csat,
+        integration_rate_pct=integration_rate,
+        time_to_value_days=time_to_value,
+        rag=rag,
+        notes=notes,
+    )
+    _update(
+        reference,
+        PartnershipWorkflow.record_scorecard,
+        ScorecardRequest(recorded_by=who, scorecard=scorecard),
+    )
+
+
+@app.command()
+@handles_errors
+def decide(
+    reference: Reference,
+    outcome: Annotated[Outcome, typer.Argument(help="go, no-go, restart-crawl (Walk only) or extend.")],
+    who: As,
+    reason: Annotated[str, typer.Option(help="Why. Required to override a failing gate or restart Crawl.")] = "",
+    weeks: Annotated[int, typer.Option(help="With extend: how many weeks.")] = 2,
+) -> None:
+    """Decide the open gate review (reviewers only)."""
+    from partnerships.domain.lifecycle import DecisionRequest
+    from workflows import PartnershipWorkflow
+
+    _update(
+        reference,
+        PartnershipWorkflow.decide,
+        DecisionRequest(reviewer=who, outcome=outcome, reason=reason, extend_weeks=weeks),
+    )
+
+
+@app.command("exit")
+@handles_errors
+def exit_partnership(
+    reference: Reference,
+    who: As,
+    reason: Annotated[str, typer.Option(help="Why the partnership ends.", show_default=False)],
+) -> None:
+    """End the partnership now; exit tasks are created and sent."""
+    from partnerships.domain.lifecycle import ExitRequest
+    from workflows import PartnershipWorkflow
+
+    _update(reference, PartnershipWorkflow.exit, ExitRequest(by=who, reason=reason))
+
+
+@task_app.command("done")
+@handles_errors
+def task_done(
+    task_ids: Annotated[list[str], typer.Argument(help="The tasks' ids, as `tasks` shows them.")], who: As
+) -> None:
+    """Mark one or more tasks of a partnership done."""
+    from partnerships.domain.lifecycle import CompleteTaskRequest
+    from partnerships.service import commands as service
+    from workflows import PartnershipWorkflow
+
+    partnerships = {service.workflow_id_of(task_id) for task_id in task_ids}
+    if len(partnerships) > 1:
+        raise UserError(
+            [f"task_ids: {task_id} belongs to {service.workflow_id_of(task_id)}" for task_id in task_ids]
+            + ["task_ids: give tasks of one partnership at a time"]
+        )
+    _update(task_ids[0], PartnershipWorkflow.complete_task, CompleteTaskRequest(task_ids=task_ids, by=who))

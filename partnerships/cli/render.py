@@ -1,0 +1,151 @@
+"""How the CLI draws things with Rich: gate tables, the full record, cells of the portfolio table."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from partnerships.cli.app import out
+
+if TYPE_CHECKING:
+    from partnerships.domain.gates import GateEvaluation
+    from partnerships.engine.contracts import PartnershipStatus
+
+
+def print_gate(evaluation: GateEvaluation, title: str) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in ("criterion", "measured", "threshold", ""):
+        table.add_column(column)
+    for c in evaluation.criteria:
+        table.add_row(
+            c.question,
+            c.measured or "[dim]not recorded[/dim]",
+            c.threshold,
+            "[green]pass[/green]" if c.passed else "[red]fail[/red]",
+        )
+    out.print(table)
+    out.print(f"recommendation: [bold]{evaluation.recommendation.value}[/bold] — {evaluation.rationale}")
+
+
+def deadline_cell(row: dict[str, Any]) -> str:
+    deadline = row["next_deadline"]
+    if deadline is None:
+        return ""
+    text = f"{datetime.fromisoformat(deadline):%Y-%m-%d %H:%M}"
+    return f"[bold red]{text} overdue[/bold red]" if row["overdue"] else text
+
+
+_RAG_STYLES = {"red": "bold red", "amber": "bold yellow", "green": "bold green"}
+
+
+def rag_cell(rag: str | None) -> str:
+    return f"[{_RAG_STYLES.get(rag, 'bold')}]{rag}[/]" if rag else ""
+
+
+def json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
+def print_record(current: PartnershipStatus, record: dict[str, Any]) -> None:
+    p = current.partnership
+    out.print(f"[bold]{escape(p.charter.partner.name)}[/bold] [dim]{p.workflow_id}[/dim]")
+    out.print(
+        f"tier {int(p.charter.tier)} · {p.charter.leverage_strength.value} leverage · "
+        f"[bold cyan]{p.phase_label()}[/bold cyan] ({p.step.value})"
+    )
+    out.print(f"awaiting: {escape(current.awaiting)}")
+    if p.end_reason:
+        out.print(f"ended: {escape(p.end_reason)}")
+    out.print(f"\n[bold]Charter[/bold]\n  sent for signature {_when(p.started_at)}")
+    for s in p.signatures:
+        out.print(f"  signed by {escape(s.name)} ({s.side.value}) {_when(s.signed_at)}")
+    for s in p.recommitments:
+        out.print(f"  re-committed to Run: {escape(s.name)} ({s.side.value}) {_when(s.signed_at)}")
+    _print_phases(record["phases"])
+    for review in record["reviews"]:
+        _print_review(review)
+    _print_tasks(record["tasks"])
+
+
+def _print_phases(phases: list[dict[str, Any]]) -> None:
+    from partnerships.domain.durations import humanize
+
+    table = Table(title="Phases", title_justify="left")
+    for column in ("phase", "from", "to", "time"):
+        table.add_column(column)
+    for period in phases:
+        table.add_row(
+            period["phase"],
+            _when(period["started_at"]),
+            _when(period["ended_at"]) or "[dim]now[/dim]",
+            humanize(timedelta(seconds=period["seconds"])),
+        )
+    out.print(table)
+
+
+def _evidence_lines(evidence: dict[str, Any]) -> list[str]:
+    def describe(value: Any) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, ""))
+        if isinstance(value, list):
+            return "; ".join(describe(item) for item in value) or "none"
+        return "not recorded" if value is None else str(value)
+
+    return [f"{key}: {describe(value)}" for key, value in evidence.items()]
+
+
+def _print_review(review: dict[str, Any]) -> None:
+    out.print(
+        f"\n[bold]{escape(review['label'])}[/bold] [dim]{review['id']} · opened {_when(review['opened_at'])}[/dim]"
+    )
+    for line in _evidence_lines(review["evidence"]):
+        out.print(f"  evidence · {escape(line)}")
+    for c in review["criteria"]:
+        verdict = "[green]pass[/green]" if c["passed"] else "[red]fail[/red]"
+        measured = escape(c["measured"] or "not recorded")
+        out.print(f"  {verdict} {escape(c['question'])} — {measured} (needs {escape(c['threshold'])})")
+    out.print(f"  recommendation: [bold]{review['recommendation']}[/bold] — {escape(review['rationale'])}")
+    if review["outcome"] is None:
+        out.print("  decision: [yellow]awaited[/yellow]")
+        return
+    flags = ("[bold red] OVERRIDE[/bold red]" if review["overrides_failing_gate"] else "") + (
+        " [bold magenta]BY POLICY[/bold magenta]" if review["by_policy"] else ""
+    )
+    out.print(
+        f"  decision: [bold]{review['outcome']}[/bold]{flags} by {escape(review['decided_by_name'] or '')} "
+        f"<{escape(review['decided_by'] or '')}> {_when(review['decided_at'])}"
+        + (f" — {escape(review['reason'])}" if review["reason"] else "")
+    )
+
+
+def _print_tasks(tasks: list[dict[str, Any]]) -> None:
+    if not tasks:
+        out.print("\n[dim]no tasks in the store[/dim]")
+        return
+    table = Table(title="Tasks", title_justify="left")
+    for column in ("task", "title", "owner", "status", "created", "due", "closed"):
+        table.add_column(column)
+    for t in tasks:
+        closed = f"{_when(t['closed_at'])} by {t['closed_by']}" if t["closed_at"] else ""
+        table.add_row(
+            escape(t["id"]),
+            escape(t["title"]),
+            escape(t["owner"]),
+            t["status"],
+            _when(t["created_at"]),
+            _when(t["due_at"]),
+            escape(closed),
+        )
+    out.print(table)

@@ -1,0 +1,1 @@
+"""`make demo`: a dev server, a worker and one partnership driven through every phase."""

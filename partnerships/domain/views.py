@@ -1,0 +1,127 @@
+"""What a partnership looks like to people: the Web UI's details, the read model's row, the
+facts a message is written from, and who hears about what.
+
+Pure functions of the domain state, so the workflow only decides *when* to show them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from partnerships.domain.charter import Person
+from partnerships.domain.lifecycle import GateReview, Partnership
+
+
+class PartnershipSnapshot(BaseModel):
+    """One row of the read model: where a partnership stands, for lists and reports."""
+
+    id: str
+    slug: str
+    partner: str
+    tier: int
+    leverage: str
+    phase: str
+    step: str
+    awaiting: str
+    last_gate_outcome: str | None
+    rag: str | None
+    end_reason: str | None
+    started_at: datetime
+    phase_started_at: datetime
+    updated_at: datetime
+
+    def facts(self) -> dict[str, Any]:
+        """Everything but the time it was taken: two snapshots with equal facts need one write."""
+        return self.model_dump(exclude={"updated_at"})
+
+
+def snapshot_of(p: Partnership, now: datetime) -> PartnershipSnapshot:
+    last = p.reviews[-1] if p.reviews else None
+    rag = p.scorecard.rag if p.scorecard else (p.rag_history[-1] if p.rag_history else None)
+    return PartnershipSnapshot(
+        id=p.workflow_id,
+        slug=p.charter.slug,
+        partner=p.charter.partner.name,
+        tier=int(p.charter.tier),
+        leverage=p.charter.leverage_strength.value,
+        phase=p.phase.value,
+        step=p.step.value,
+        awaiting=p.awaiting(),
+        last_gate_outcome=None
+        if last is None or last.decision is None
+        else f"{last.gate.value}:{last.decision.outcome.value}",
+        rag=None if rag is None else rag.value,
+        end_reason=p.end_reason,
+        started_at=p.started_at,
+        phase_started_at=p.phase_started_at,
+        updated_at=now,
+    )
+
+
+def current_details(p: Partnership, latest: str) -> str:
+    """The Markdown the Web UI shows on the workflow's page: phase, latest event, the gate as it stands."""
+    charter = p.charter
+    lines = [
+        f"## {charter.partner.name} — {p.phase_label()} ({p.step.value})",
+        "",
+        f"**Tier** {int(charter.tier)} · **Leverage** {charter.leverage_strength.value} · "
+        f"**Metric** {charter.measurement.metric.name}",
+        "",
+        f"**Latest:** {latest}",
+        "",
+        f"**Awaiting:** {p.awaiting()}",
+    ]
+    evaluation = p.review.evaluation if p.review else None
+    if evaluation is not None:
+        lines += ["", "| criterion | measured | threshold | |", "|---|---|---|---|"]
+        lines += [
+            f"| {c.key} | {c.measured or 'not recorded'} | {c.threshold} | {'✅' if c.passed else '❌'} |"
+            for c in evaluation.criteria
+        ]
+        lines.append(f"\n**Recommendation:** {evaluation.recommendation.value} — {evaluation.rationale}")
+    if p.open_tasks:
+        lines += ["", f"**Open tasks:** {len(p.open_tasks)}"]
+    return "\n".join(lines)
+
+
+def message_facts(p: Partnership) -> dict[str, Any]:
+    """What every message about the partnership is written from (templates in charters/messages/)."""
+    return {
+        "partner": p.charter.partner.name,
+        "slug": p.charter.slug,
+        "tier": int(p.charter.tier),
+        "phase": p.phase.value,
+        "phase_label": p.phase_label(),
+        "awaiting": p.awaiting(),
+        "slack_channel": p.charter.governance.slack_channel,
+    }
+
+
+def review_facts(review: GateReview) -> dict[str, Any]:
+    """A review as a message shows it; the evidence stays in the store."""
+    return review.model_dump(mode="json", exclude={"evidence"})
+
+
+# ------------------------------------------------------------ who hears about what
+
+
+def decision_owners(p: Partnership) -> list[Person]:
+    owners = p.charter.governance.decision_owners
+    return [owners.us, owners.partner]
+
+
+def unsigned_owners(p: Partnership) -> list[Person]:
+    owners = p.charter.governance.decision_owners
+    by_side = {"us": owners.us, "partner": owners.partner}
+    return [by_side[side.value] for side in p.unsigned_sides()]
+
+
+def reviewers(p: Partnership) -> list[Person]:
+    return list(p.charter.governance.reviewers)
+
+
+def escalation_path(p: Partnership) -> list[Person]:
+    return list(p.charter.governance.escalation_path)

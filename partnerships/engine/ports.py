@@ -1,0 +1,70 @@
+"""What the activities need from the outside world, as small interfaces.
+
+The adapters (`partnerships.adapters`) implement them; `worker.py` plugs them in. So
+the engine never imports a database, a template engine or an HTTP client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from partnerships.domain.lifecycle import TaskRef
+from partnerships.engine.contracts import CreateTasksInput, StepRecord
+
+
+class NewTask(BaseModel):
+    """A task as the templates made it: the workflow keeps the reference, the store the rest."""
+
+    ref: TaskRef
+    partnership_id: str
+    description: str
+    created_at: datetime
+
+
+class QueuedMessage(BaseModel):
+    """A message in the outbox, rendered when its step was recorded."""
+
+    key: str
+    partnership_id: str
+    kind: str
+    audience: list[str]
+    subject: str
+    body: str
+    notifier: str
+    created_at: datetime
+    context: dict[str, Any] = Field(default_factory=dict)
+    # Delivery attempts that got as far as calling the notifier, this one included.
+    attempts: int = 0
+
+
+class Records(Protocol):
+    """The store: a step written whole, and the outbox's messages delivered once each."""
+
+    def write_step(self, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage]) -> None:
+        """One transaction; a task or message an earlier attempt wrote is kept as it is."""
+        ...
+
+    def pending_message_keys(self, partnership_id: str) -> list[str]:
+        """The partnership's messages still in the outbox, oldest first."""
+        ...
+
+    def begin_delivery(self, key: str) -> QueuedMessage | None:
+        """Count one more attempt at the message; None when it is already delivered."""
+        ...
+
+    def finish_delivery(self, key: str, reference: str, at: datetime) -> None: ...
+
+
+class TaskTemplates(Protocol):
+    def tasks_for(self, request: CreateTasksInput) -> list[NewTask]:
+        """The batch's tasks as the templates make them; ids are the batch key and the template key."""
+        ...
+
+
+class MessageTemplates(Protocol):
+    def render(self, kind: str, facts: dict[str, Any], link: str) -> tuple[str, str]:
+        """A message's subject and body."""
+        ...

@@ -1,0 +1,99 @@
+"""Search attributes: what the Temporal Web UI can filter and sort partnerships by.
+
+Registered on the dev server at start (see `devserver.py`) and in docker-compose;
+upserted by the workflow on every change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+from partnerships.domain.charter import Charter
+from partnerships.domain.lifecycle import Partnership, Phase, Step
+from partnerships.engine.search_attributes import (  # noqa: F401 - re-exported: the keys are part of this module's story
+    ALL_KEYS,
+    LAST_GATE_OUTCOME,
+    LEVERAGE,
+    NEXT_DEADLINE,
+    PARTNER,
+    PHASE,
+    PHASE_STARTED_AT,
+    RAG_STATUS,
+    REVIEW_DEADLINE,
+    STEP,
+    TIER,
+    register_missing,
+)
+
+
+def initial_search_attributes(charter: Charter) -> list[SearchAttributePair]:
+    """Set when the workflow starts, so a new partnership is filterable at once."""
+    return [
+        SearchAttributePair(PHASE, Phase.CHARTER.value),
+        SearchAttributePair(STEP, Step.SIGNING.value),
+        SearchAttributePair(PARTNER, charter.partner.name),
+        SearchAttributePair(TIER, int(charter.tier)),
+        SearchAttributePair(LEVERAGE, charter.leverage_strength.value),
+    ]
+
+
+def _current_values(partnership: Partnership) -> dict[SearchAttributeKey[Any], Any]:
+    """Every attribute as it stands now; None means unset."""
+    charter = partnership.charter
+    last = partnership.reviews[-1] if partnership.reviews else None
+    rag = (
+        partnership.scorecard.rag
+        if partnership.scorecard
+        else (partnership.rag_history[-1] if partnership.rag_history else None)
+    )
+    reviewing = partnership.step is Step.GATE_REVIEW and partnership.review is not None
+    return {
+        PHASE: partnership.phase.value,
+        STEP: partnership.step.value,
+        PARTNER: charter.partner.name,
+        TIER: int(charter.tier),
+        LEVERAGE: charter.leverage_strength.value,
+        LAST_GATE_OUTCOME: None
+        if last is None or last.decision is None
+        else f"{last.gate.value}:{last.decision.outcome.value}",
+        REVIEW_DEADLINE: partnership.review.remind_at if reviewing and partnership.review else None,
+        RAG_STATUS: None if rag is None else rag.value,
+        # Both change only together with the phase or step above, so adding them did not
+        # add upserts: recorded histories keep replaying.
+        PHASE_STARTED_AT: partnership.phase_started_at,
+        NEXT_DEADLINE: next_deadline(partnership),
+    }
+
+
+def next_deadline(partnership: Partnership) -> datetime | None:
+    """The date the partnership waits for (the same one `Partnership.awaiting` names)."""
+    if partnership.step in (Step.SIGNING, Step.RECOMMITMENT):
+        return partnership.signing_deadlines()[2]
+    if partnership.step is Step.GATE_REVIEW and partnership.review is not None:
+        return partnership.review.remind_at
+    if partnership.step is Step.UNDERWAY:
+        return partnership.phase_ends_at
+    return None
+
+
+def search_attribute_updates(partnership: Partnership) -> list[SearchAttributeUpdate]:
+    """The upsert that makes the Web UI show the partnership as it stands now."""
+    return [
+        key.value_unset() if value is None else key.value_set(value)
+        for key, value in _current_values(partnership).items()
+    ]
+
+
+def search_attributes(partnership: Partnership) -> TypedSearchAttributes:
+    """The attributes a continued-as-new run starts with (unset ones left out)."""
+    return TypedSearchAttributes(
+        [SearchAttributePair(key, value) for key, value in _current_values(partnership).items() if value is not None]
+    )

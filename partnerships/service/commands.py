@@ -1,0 +1,127 @@
+"""What the CLI (and Slack, and tests) do to partnerships, over a Temporal client.
+
+Thin on purpose: start a workflow, send it Updates, query it. Validation happens
+in the workflow's Update validators, so every door gets the same answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from partnerships.domain.charter import Charter
+from partnerships.domain.lifecycle import TimeScale
+from partnerships.domain.vocabulary import WORKFLOW_ID_PREFIX, workflow_id_for
+from partnerships.engine import visibility
+from partnerships.engine.contracts import PartnershipStatus, StartPartnership
+from partnerships.engine.refusals import Refused, problems_of
+from partnerships.service.portfolio_query import PortfolioFilter, list_partnerships, portfolio_query
+from workflows import PartnershipWorkflow
+
+__all__ = ["PortfolioFilter", "Refused", "list_partnerships", "portfolio_query"]
+
+
+def workflow_id_of(reference: str) -> str:
+    """Accept a slug, a workflow id, or a task id (`<workflow id>:<batch>:<task>`)."""
+    reference = reference.strip().split(":", 1)[0]
+    return reference if reference.startswith(WORKFLOW_ID_PREFIX) else workflow_id_for(reference)
+
+
+async def start_partnership(
+    client: Client,
+    charter: Charter,
+    *,
+    task_queue: str,
+    time_scale: TimeScale | None = None,
+    run_history_limit: int | None = None,
+) -> WorkflowHandle[PartnershipWorkflow, Any]:
+    start = StartPartnership(charter=charter, time_scale=time_scale or TimeScale())
+    if run_history_limit is not None:
+        start.run_history_limit = run_history_limit
+    try:
+        return await client.start_workflow(
+            PartnershipWorkflow.run,
+            start,
+            id=charter.workflow_id,
+            task_queue=task_queue,
+            # A slug names one partnership for good: its tasks and records are keyed by it.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(visibility.initial_search_attributes(charter)),
+            static_summary=f"{charter.partner.name} — tier {int(charter.tier)} {charter.partner.kind.value} "
+            "partnership",
+            static_details=_static_details(charter),
+        )
+    except WorkflowAlreadyStartedError:
+        raise Refused(
+            f"slug: a partnership '{charter.slug}' already exists (workflow {charter.workflow_id}); "
+            "each partnership needs its own slug"
+        ) from None
+
+
+def _static_details(charter: Charter) -> str:
+    goals = "\n".join(f"- {g}" for g in charter.goals.us + charter.goals.partner + charter.goals.customers)
+    return (
+        f"**Partner:** {charter.partner.name} ({charter.partner.kind.value})  \n"
+        f"**Tier:** {int(charter.tier)} — {charter.tier.label}  \n"
+        f"**Leverage:** {', '.join(lv.value for lv in charter.leverage)} ({charter.leverage_strength.value})  \n"
+        f"**Metric:** {charter.measurement.metric.name}, baseline {charter.measurement.metric.baseline:g} "
+        f"{charter.measurement.metric.unit} ({charter.measurement.metric.direction.value})\n\n"
+        f"**Goals**\n\n{goals}"
+    )
+
+
+def handle_for(client: Client, reference: str) -> WorkflowHandle[PartnershipWorkflow, Any]:
+    return client.get_workflow_handle_for(PartnershipWorkflow.run, workflow_id_of(reference))
+
+
+async def status(client: Client, reference: str) -> PartnershipStatus:
+    handle = handle_for(client, reference)
+    try:
+        return await handle.query(PartnershipWorkflow.status)
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            raise Refused(f"no partnership '{reference}' (workflow {handle.id} not found)") from None
+        raise
+
+
+async def update(client: Client, reference: str, update: Any, request: Any) -> Any:
+    """Send an Update; a validator's refusal becomes `Refused` with its reasons."""
+    handle = handle_for(client, reference)
+    try:
+        return await handle.execute_update(update, request)
+    except WorkflowUpdateFailedError as error:
+        raise Refused(rejection_problems(error)) from None
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            described = await _describe_missing(client, handle.id)
+            raise Refused(described) from None
+        raise
+
+
+def rejection_problems(error: WorkflowUpdateFailedError) -> list[str]:
+    """The problems a refusal carries (a validator's, or a payload the workflow could not decode)."""
+    problems = problems_of(error.cause)
+    if problems is not None:
+        return problems
+    # Not a refusal: the Update failed in its handler, which is a defect, not a person's mistake.
+    return [f"the partnership could not take the request: {error.cause or error}"]
+
+
+async def _describe_missing(client: Client, workflow_id: str) -> str:
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return f"no partnership with workflow id {workflow_id}"
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        state = description.status.name.lower() if description.status else "closed"
+        return f"{workflow_id} is closed ({state}): nothing more can be recorded"
+    return f"{workflow_id} did not accept the request"

@@ -1,0 +1,125 @@
+"""The portfolio as Temporal's visibility sees it: the query behind `partnerships list`.
+
+Kept apart from the rest of the service, with only the framework's vocabulary and the
+search attribute keys, so listing thousands of partnerships starts as fast as the bare SDK.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowExecution
+
+from partnerships.domain.vocabulary import WORKFLOW_ID_PREFIX, WORKFLOW_TYPE, Phase, Rag, Step, Tier
+from partnerships.engine import search_attributes as keys
+from partnerships.engine.refusals import Refused
+
+
+class PortfolioFilter(BaseModel):
+    """What `partnerships list` narrows the portfolio to; every field maps to a visibility clause."""
+
+    phase: str | None = None
+    tier: int | None = None
+    partner: str | None = None
+    rag: str | None = None
+    overdue: bool = False
+    include_closed: bool = False
+
+
+def _quoted(value: str) -> str:
+    # Visibility queries are SQL-like: a quote inside a literal is doubled, never left to end it.
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _filter_problems(selection: PortfolioFilter) -> list[str]:
+    problems = []
+    if selection.phase is not None and selection.phase not in {p.value for p in Phase}:
+        problems.append(f"--phase: '{selection.phase}' is not a phase ({', '.join(p.value for p in Phase)})")
+    if selection.tier is not None and selection.tier not in {int(t) for t in Tier}:
+        problems.append(f"--tier: {selection.tier} is not a tier ({', '.join(str(int(t)) for t in Tier)})")
+    if selection.rag is not None and selection.rag not in {r.value for r in Rag}:
+        problems.append(f"--rag: '{selection.rag}' is not a RAG status ({', '.join(r.value for r in Rag)})")
+    if selection.partner is not None and not selection.partner.strip():
+        problems.append("--partner: give the start of a partner's name")
+    return problems
+
+
+def portfolio_query(selection: PortfolioFilter, now: datetime) -> str:
+    """The visibility query for a selection: paste it into the Web UI's list to see the same rows."""
+    problems = _filter_problems(selection)
+    if problems:
+        raise Refused(problems)
+    clauses = [f"WorkflowType = '{WORKFLOW_TYPE}'"]
+    # Runs that continued as new are history; the partnership lives on in its latest run.
+    clauses.append("ExecutionStatus != 'ContinuedAsNew'" if selection.include_closed else "ExecutionStatus = 'Running'")
+    if selection.phase is not None:
+        clauses.append(f"{keys.PHASE.name} = {_quoted(selection.phase)}")
+    if selection.tier is not None:
+        clauses.append(f"{keys.TIER.name} = {selection.tier}")
+    if selection.partner is not None:
+        clauses.append(f"{keys.PARTNER.name} STARTS_WITH {_quoted(selection.partner.strip())}")
+    if selection.rag is not None:
+        clauses.append(f"{keys.RAG_STATUS.name} = {_quoted(selection.rag)}")
+    if selection.overdue:
+        # ReviewDeadline is set only while a review is open, and is when the reviewers get reminded.
+        clauses.append(f"{keys.STEP.name} = '{Step.GATE_REVIEW.value}'")
+        clauses.append(f"{keys.REVIEW_DEADLINE.name} < '{_utc(now).isoformat()}'")
+    return " AND ".join(clauses)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+async def list_partnerships(
+    client: Client,
+    *,
+    phase: str | None = None,
+    include_closed: bool = False,
+    tier: int | None = None,
+    partner: str | None = None,
+    rag: str | None = None,
+    overdue: bool = False,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Partnerships as Temporal's visibility sees them: the same filters as the Web UI.
+
+    `partner` matches the start of the partner's name; `overdue` keeps gate reviews whose
+    ReviewDeadline is before `now` (the current time unless given).
+    """
+    now = now or datetime.now(UTC)
+    selection = PortfolioFilter(
+        phase=phase, tier=tier, partner=partner, rag=rag, overdue=overdue, include_closed=include_closed
+    )
+    query = portfolio_query(selection, now)
+    rows = [_portfolio_row(execution, now) async for execution in client.list_workflows(query)]
+    return sorted(rows, key=lambda row: row["slug"])
+
+
+def _portfolio_row(execution: WorkflowExecution, now: datetime) -> dict[str, Any]:
+    attributes = execution.typed_search_attributes
+    deadline = attributes.get(keys.REVIEW_DEADLINE)
+    phase_started_at = attributes.get(keys.PHASE_STARTED_AT)
+    return {
+        "workflow_id": execution.id,
+        "slug": execution.id.removeprefix(WORKFLOW_ID_PREFIX),
+        "status": execution.status.name.lower() if execution.status else None,
+        "partner": attributes.get(keys.PARTNER),
+        "tier": attributes.get(keys.TIER),
+        "leverage": attributes.get(keys.LEVERAGE),
+        "phase": attributes.get(keys.PHASE),
+        "step": attributes.get(keys.STEP),
+        "phase_started_at": _iso(phase_started_at),
+        "seconds_in_phase": round((now - phase_started_at).total_seconds()) if phase_started_at else None,
+        "next_deadline": _iso(attributes.get(keys.NEXT_DEADLINE)),
+        "last_gate_outcome": attributes.get(keys.LAST_GATE_OUTCOME),
+        "review_deadline": _iso(deadline),
+        "overdue": deadline is not None and deadline < now,
+        "rag": attributes.get(keys.RAG_STATUS),
+    }

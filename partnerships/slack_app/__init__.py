@@ -1,0 +1,1 @@
+"""The Slack app: turns clicks on gate reviews into decisions (`python -m partnerships.slack_app`)."""

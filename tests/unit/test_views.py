@@ -1,0 +1,56 @@
+"""What people see of a partnership is a pure function of its state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from partnerships.domain import views
+from partnerships.domain.charter import Side
+from partnerships.domain.gates import PilotResult
+from partnerships.domain.lifecycle import Partnership, PilotResultRequest, SignRequest, TimeScale
+from tests.helpers import PARTNER, US, example_charter
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _in_crawl_review() -> Partnership:
+    p = Partnership.begin(example_charter(), TimeScale(), NOW)
+    p.apply_signature(SignRequest(signer=US), NOW)
+    p.apply_signature(SignRequest(signer=PARTNER), NOW)
+    p.apply_pilot_result(
+        PilotResultRequest(
+            recorded_by=US,
+            pilot=PilotResult(customer="Initech", metric_before=10, metric_after=7, would_recommend=True),
+        )
+    )
+    assert p.phase_ends_at is not None
+    p.open_review(p.phase_ends_at)
+    return p
+
+
+def test_the_web_ui_details_show_the_gate_as_it_stands_and_the_recommendation() -> None:
+    p = _in_crawl_review()
+    assert p.review is not None
+    details = views.current_details(p, "Crawl gate review opened")
+    assert details.startswith(f"## {p.charter.partner.name} — Crawl (gate-review)")
+    assert "**Latest:** Crawl gate review opened" in details
+    for criterion in p.review.evaluation.criteria:
+        assert f"| {criterion.key} |" in details
+    assert f"**Recommendation:** {p.review.evaluation.recommendation.value}" in details
+
+
+def test_two_snapshots_of_an_unchanged_partnership_have_the_same_facts() -> None:
+    p = _in_crawl_review()
+    earlier, later = views.snapshot_of(p, NOW), views.snapshot_of(p, NOW + timedelta(hours=1))
+    assert earlier != later and earlier.facts() == later.facts()
+    p.end_reason = "changed"
+    assert views.snapshot_of(p, NOW).facts() != earlier.facts()
+
+
+def test_only_the_owners_who_have_not_signed_are_reminded() -> None:
+    p = Partnership.begin(example_charter(), TimeScale(), NOW)
+    owners = p.charter.governance.decision_owners
+    assert views.unsigned_owners(p) == [owners.us, owners.partner]
+    p.apply_signature(SignRequest(signer=PARTNER), NOW)
+    assert views.unsigned_owners(p) == [owners.us]
+    assert p.unsigned_sides() == [Side.US]

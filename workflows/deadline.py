@@ -1,0 +1,42 @@
+"""A deadline whose timer survives wake-ups (workflow code: no I/O, no clock but `workflow.now()`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+from temporalio import workflow
+
+
+class Deadline:
+    """Waits for the next deadline or for something to happen, whichever comes first.
+
+    People act many times before one deadline (pilot results, task completions): the same
+    timer keeps running across those wake-ups instead of being cancelled and started again
+    each time, which would cost two history events per act. A deadline that is no longer
+    waited for is cancelled.
+    """
+
+    def __init__(self) -> None:
+        self._at: datetime | None = None
+        self._timer: asyncio.Task[None] | None = None
+
+    async def wait(self, at: datetime | None, woken: Callable[[], bool]) -> bool:
+        """Wait until `woken()` or the deadline `at` (None: no deadline). True when woken."""
+        if self._timer is not None and (at is None or self._at != at):
+            self._timer.cancel()
+            self._timer = None
+        if at is None:
+            await workflow.wait_condition(woken)
+            return True
+        if at <= workflow.now():
+            return woken()
+        if self._timer is None:
+            self._at = at
+            self._timer = asyncio.create_task(workflow.sleep(at - workflow.now()))
+        timer = self._timer
+        await workflow.wait_condition(lambda: woken() or timer.done())
+        if timer.done():
+            self._timer = None
+        return woken()

@@ -1,0 +1,194 @@
+"""The step journal: what one step of a partnership leaves in the store, and when it is written.
+
+A step is what the workflow did between two waits. The workflow notes each part of it
+here as it happens (a review, tasks, messages, a new status); nothing is written until
+the workflow is about to wait again, when `write` records the whole step with one local
+activity. Messages the notifier did not take at once wait in the store's outbox; the
+`Courier` delivers them, oldest first, with a regular activity retried until it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from partnerships.domain.lifecycle import GateReview
+    from partnerships.domain.views import PartnershipSnapshot
+    from partnerships.engine.contracts import (
+        ActivityName,
+        CloseTasksInput,
+        CreateTasksInput,
+        SendNotificationInput,
+        StepRecord,
+        StepRecorded,
+    )
+    from partnerships.engine.notifier import NOTIFIER_MISCONFIGURED
+
+# Short: a worker that dies mid-activity is only noticed when this runs out.
+ACTIVITY_TIMEOUT = timedelta(seconds=10)
+# Retried without limit: an outage of the store or the notifier delays the
+# partnership, it never ends it.
+ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=2))
+# A step is recorded by a local activity: one marker in the history instead of a
+# scheduled, started and completed activity plus the workflow task that follows.
+# Room for the store and one try of each message (the Slack client gives up after 10 s).
+LOCAL_ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# When the store stays out of reach this long, the record goes on as a regular activity,
+# retried without limit and without holding a workflow task open.
+LOCAL_ACTIVITY_BUDGET = timedelta(minutes=1)
+
+
+class StepJournal:
+    def __init__(self, partnership_id: str, partner: str, written_snapshot: PartnershipSnapshot | None) -> None:
+        self._partnership_id = partnership_id
+        self._partner = partner
+        self._step = StepRecord(partnership_id=partnership_id)
+        self._number = 1
+        self._written_through = 0
+        # Only what changed is written: evidence alone leaves the read model's row as it is.
+        self._snapshot_facts = written_snapshot.facts() if written_snapshot else None
+        self._courier = Courier(partnership_id, partner)
+
+    def is_empty(self) -> bool:
+        return self._step.is_empty()
+
+    # ------------------------------------------------------- noting a step's parts
+
+    def note_snapshot(self, snapshot: PartnershipSnapshot) -> None:
+        facts = snapshot.facts()
+        if facts != self._snapshot_facts:
+            self._step.snapshot, self._snapshot_facts = snapshot, facts
+
+    def note_review(self, review: GateReview) -> None:
+        self._step.reviews = [r for r in self._step.reviews if r.id != review.id] + [review]
+
+    def note_closed_tasks(self, closure: CloseTasksInput) -> None:
+        self._step.closed_tasks.append(closure)
+
+    def note_new_tasks(self, request: CreateTasksInput) -> None:
+        self._step.new_tasks.append(request)
+
+    def note_message(self, message: SendNotificationInput) -> None:
+        self._step.notifications.append(message)
+
+    # ------------------------------------------------------------------ writing
+
+    async def write(self) -> StepRecorded | None:
+        """Record the step noted so far in one store transaction; None when nothing was noted."""
+        if self._step.is_empty():
+            return None
+        step, self._step = self._step, StepRecord(partnership_id=self._partnership_id)
+        number, self._number = self._number, self._number + 1
+        # Messages go out oldest first: while older ones wait in the outbox, newer ones join them.
+        step.deliver = not self._courier.busy
+        recorded: StepRecorded = await _local_first(
+            ActivityName.RECORD_STEP,
+            step,
+            summary=f"Record {self._partner}: {_describe(step)}",
+            result_type=StepRecorded,
+        )
+        self._written_through = number
+        if recorded.notifier_misconfigured:
+            # Retrying cannot help: the messages stay in the outbox until a person fixes the
+            # setting, and the error is in the history and the logs. The partnership goes on.
+            workflow.logger.error("notifications not delivered: %s", recorded.notifier_misconfigured)
+        elif recorded.undelivered:
+            self._courier.deliver_later()
+        return recorded
+
+    async def until_noted_parts_are_written(self) -> None:
+        """Wait until the step noted so far is in the store (an Update answers only then)."""
+        number = self._number
+        await workflow.wait_condition(lambda: self._written_through >= number)
+
+    async def delivered(self) -> None:
+        """Wait until the courier has emptied the outbox (or given up on a misconfigured notifier)."""
+        await self._courier.done()
+
+
+class Courier:
+    """Delivers the messages that wait in the outbox, retried until the notifier is back."""
+
+    def __init__(self, partnership_id: str, partner: str) -> None:
+        self._partnership_id = partnership_id
+        self._partner = partner
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
+    def deliver_later(self) -> None:
+        self._again = True
+        if self._task is None:
+            self._task = asyncio.create_task(self._deliver())
+
+    async def done(self) -> None:
+        if self._task is not None:
+            await self._task
+
+    async def _deliver(self) -> None:
+        try:
+            while self._again:
+                self._again = False
+                try:
+                    await _activity(
+                        ActivityName.DELIVER_PENDING_NOTIFICATIONS,
+                        self._partnership_id,
+                        summary=f"Deliver the messages about {self._partner} that wait in the outbox",
+                    )
+                except ActivityError as error:
+                    cause = error.cause
+                    if not (isinstance(cause, ApplicationError) and cause.type == NOTIFIER_MISCONFIGURED):
+                        raise
+                    workflow.logger.error("notifications not delivered: %s", cause.message)
+                    return
+        finally:
+            self._task = None
+
+
+def _describe(step: StepRecord) -> str:
+    """The activity's summary in the Web UI: what this step records."""
+    parts = []
+    if step.snapshot is not None:
+        parts.append(f"status {step.snapshot.phase}/{step.snapshot.step}")
+    parts += [f"{r.label} ({r.decision.outcome.value if r.decision else 'open'})" for r in step.reviews]
+    parts += [f"{c.status} {len(c.task_ids)} task(s)" for c in step.closed_tasks]
+    parts += [f"{b.kind.value} tasks" for b in step.new_tasks]
+    if step.notifications:
+        parts.append(f"{len(step.notifications)} message(s)")
+    return ", ".join(parts)
+
+
+async def _local_first(name: str, arg: Any, *, summary: str, result_type: type | None = None) -> Any:
+    try:
+        return await workflow.execute_local_activity(
+            name,
+            arg,
+            start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+            schedule_to_close_timeout=LOCAL_ACTIVITY_BUDGET,
+            retry_policy=ACTIVITY_RETRY,
+            summary=summary[:200],
+            result_type=result_type,
+        )
+    except ActivityError as error:
+        workflow.logger.warning("%s kept failing (%s): retrying it as a regular activity", name, error.cause)
+        return await _activity(name, arg, summary=summary, result_type=result_type)
+
+
+async def _activity(name: str, arg: Any, *, summary: str, result_type: type | None = None) -> Any:
+    return await workflow.execute_activity(
+        name,
+        arg,
+        start_to_close_timeout=ACTIVITY_TIMEOUT,
+        retry_policy=ACTIVITY_RETRY,
+        summary=summary[:200],
+        result_type=result_type,
+    )
