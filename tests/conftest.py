@@ -1,4 +1,6 @@
-"""Shared fixtures: one real Temporal dev server for the session, a fresh store per test."""
+"""Fixtures only: one real Temporal dev server for the session, a fresh store per test.
+
+Helpers that tests import live in `tests/helpers.py`."""
 
 from __future__ import annotations
 
@@ -12,14 +14,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from devtools.devserver import temporal_binary
-from partnerships.adapters.charter_file import load_charter
-from partnerships.adapters.config import REPO_ROOT, Settings
+from partnerships.adapters.config import Settings
 from partnerships.adapters.store import Store, make_engine
-from partnerships.domain.charter import Charter
 from partnerships.engine.converter import DATA_CONVERTER
 from partnerships.engine.visibility import ALL_KEYS
-
-EXAMPLE_CHARTER = REPO_ROOT / "charters" / "acme-analytics.yaml"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -54,21 +52,3 @@ def store(settings: Settings) -> Iterator[Store]:
     engine = make_engine(settings.store_url)
     yield Store(engine)
     engine.dispose()
-
-
-def example_charter(**changes: object) -> Charter:
-    """The Acme example with a unique slug and phases as short as the framework allows."""
-    charter = load_charter(EXAMPLE_CHARTER)
-    data = charter.model_dump(mode="json")
-    data["slug"] = f"acme-{uuid.uuid4().hex[:10]}"
-    data["timeline"]["crawl"]["weeks"] = 4
-    data["timeline"]["walk"]["weeks"] = 8
-    data["governance"]["review_window_days"] = 30
-    data["signing"] = {"remind_every_days": 10, "escalate_after_days": 30, "expire_after_days": 60}
-    for dotted, value in changes.items():
-        target = data
-        *path, last = dotted.split("__")
-        for part in path:
-            target = target[part]
-        target[last] = value
-    return Charter.model_validate(data)

@@ -18,6 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from slack_sdk import WebClient
+
+from partnerships.adapters.slack.notifier import make_web_client
+from partnerships.adapters.slack.settings import SlackSettings
+
 BOT_TOKEN = "xoxb-test-0123456789-abcdefSECRETtoken"
 CHANNEL_ID = "C0ACME00001"
 CHANNEL_NAME = "partner-acme"
@@ -245,3 +250,14 @@ class FakeSlack:
             request.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (a timeout test)
+
+
+# Where message links point in tests: no Web UI is asked for them.
+UI_URL = "http://temporal.example:8233/namespaces/default"
+
+
+def web_client(slack: FakeSlack, token: str = BOT_TOKEN, timeout: int = 10) -> WebClient:
+    """The engine's own Slack client (no retries of its own), pointed at the stand-in."""
+    client = make_web_client(SlackSettings(SLACK_BOT_TOKEN=token, SLACK_API_URL=slack.base_url))
+    client.timeout = timeout
+    return client

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +15,8 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from devtools.samples import sample_scorecard as scorecard
-from partnerships.adapters.config import Settings
+from partnerships.adapters.charter_file import load_charter
+from partnerships.adapters.config import REPO_ROOT, Settings
 from partnerships.adapters.store import Store
 from partnerships.domain.charter import Charter
 from partnerships.domain.gates import Outcome, PilotResult, Rag
@@ -207,3 +209,24 @@ async def settle(client: Client, workflow_id: str, timeout: float = 30) -> int:
         previous = length
         await asyncio.sleep(0.2)
     raise AssertionError(f"{workflow_id} did not settle within {timeout} s")
+
+
+EXAMPLE_CHARTER = REPO_ROOT / "charters" / "acme-analytics.yaml"
+
+
+def example_charter(**changes: object) -> Charter:
+    """The Acme example with a unique slug and phases as short as the framework allows."""
+    charter = load_charter(EXAMPLE_CHARTER)
+    data = charter.model_dump(mode="json")
+    data["slug"] = f"acme-{uuid.uuid4().hex[:10]}"
+    data["timeline"]["crawl"]["weeks"] = 4
+    data["timeline"]["walk"]["weeks"] = 8
+    data["governance"]["review_window_days"] = 30
+    data["signing"] = {"remind_every_days": 10, "escalate_after_days": 30, "expire_after_days": 60}
+    for dotted, value in changes.items():
+        target = data
+        *path, last = dotted.split("__")
+        for part in path:
+            target = target[part]
+        target[last] = value
+    return Charter.model_validate(data)

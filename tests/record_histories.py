@@ -13,9 +13,9 @@ import sys
 import pytest
 
 RECORDING_TESTS = [
-    "tests/test_lifecycle_workflow.py",
-    "tests/test_gate_decisions.py",
-    "tests/test_charter_signing.py",
+    "tests/integration/test_lifecycle_workflow.py",
+    "tests/integration/test_gate_decisions.py",
+    "tests/integration/test_charter_signing.py",
 ]
 
 

@@ -21,7 +21,7 @@ from partnerships.engine.contracts import PartnershipOutcome, StartPartnership
 from partnerships.engine.converter import DATA_CONVERTER
 from workflows import PartnershipWorkflow
 
-HISTORY_DIR = Path(__file__).parent / "histories"
+HISTORY_DIR = Path(__file__).parents[1] / "histories"
 HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
 HISTORIES_BY_NAME = {p.stem: p for p in HISTORIES}
 

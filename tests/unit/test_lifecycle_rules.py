@@ -23,8 +23,7 @@ from partnerships.domain.lifecycle import (
     TimeScale,
     WalkResultRequest,
 )
-from tests.conftest import example_charter
-from tests.helpers import OUTSIDER, PARTNER, REVIEWER, US, scorecard
+from tests.helpers import OUTSIDER, PARTNER, REVIEWER, US, example_charter, scorecard
 
 # Mostly the right people and plausible requests, so sequences get deep into the lifecycle;
 # enough wrong ones to probe every refusal.

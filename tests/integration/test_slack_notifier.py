@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from slack_sdk import WebClient
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
@@ -18,7 +17,6 @@ from activities import Messenger
 from partnerships.adapters.config import Settings
 from partnerships.adapters.console import ConsoleNotifier
 from partnerships.adapters.notifiers import SlackNotifier, SlackSettings, make_notifier
-from partnerships.adapters.slack.notifier import make_web_client
 from partnerships.adapters.store import Store
 from partnerships.adapters.templates import MessageTexts, make_environment
 from partnerships.domain.gates import CrawlEvidence, PilotResult, WalkEvidence
@@ -26,11 +24,9 @@ from partnerships.domain.lifecycle import Partnership, Phase, Step, TimeScale
 from partnerships.engine.contracts import Recipient, SendNotificationInput, StepRecord
 from partnerships.engine.notifier import OutgoingMessage
 from partnerships.service.doctor import doctor_report
-from tests.conftest import example_charter
-from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, CHANNEL_NAME, Failure, FakeSlack
-from tests.helpers import running_worker, scorecard, start
+from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, CHANNEL_NAME, UI_URL, Failure, FakeSlack, web_client
+from tests.helpers import example_charter, running_worker, scorecard, start
 
-UI_URL = "http://temporal.example:8233/namespaces/default"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
@@ -38,12 +34,6 @@ NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 def slack() -> Iterator[FakeSlack]:
     with FakeSlack() as fake:
         yield fake
-
-
-def web_client(slack: FakeSlack, token: str = BOT_TOKEN, timeout: int = 10) -> WebClient:
-    client = make_web_client(SlackSettings(SLACK_BOT_TOKEN=token, SLACK_API_URL=slack.base_url))
-    client.timeout = timeout
-    return client
 
 
 @dataclass

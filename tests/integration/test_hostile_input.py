@@ -19,8 +19,7 @@ from partnerships.adapters.store import Store
 from partnerships.cli.app import app
 from partnerships.domain.lifecycle import SignRequest, Step, TimeScale
 from partnerships.service import commands as service
-from tests.conftest import EXAMPLE_CHARTER, example_charter
-from tests.helpers import PARTNER, US, running_worker, settle, start, wait_for
+from tests.helpers import EXAMPLE_CHARTER, PARTNER, US, example_charter, running_worker, settle, start, wait_for
 from workflows import PartnershipWorkflow
 
 EXAMPLE = yaml.safe_load(EXAMPLE_CHARTER.read_text())

@@ -23,13 +23,13 @@ from partnerships.domain.lifecycle import (
     WalkResultRequest,
 )
 from partnerships.service import commands as service
-from tests.conftest import example_charter
 from tests.helpers import (
     OUTSIDER,
     PARTNER,
     REVIEWER,
     US,
     at,
+    example_charter,
     running_worker,
     scorecard,
     settle,

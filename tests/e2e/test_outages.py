@@ -20,11 +20,11 @@ from partnerships.adapters.store import Store
 from partnerships.domain.gates import Outcome
 from partnerships.domain.lifecycle import Step, TimeScale
 from partnerships.engine.converter import DATA_CONVERTER
-from tests.conftest import example_charter
 from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, Failure, FakeSlack
 from tests.helpers import (
     at,
     decide,
+    example_charter,
     record_pilots,
     record_walk,
     running_worker,

@@ -12,11 +12,11 @@ from partnerships.adapters.store import Store
 from partnerships.domain.gates import Outcome
 from partnerships.domain.lifecycle import Step, TimeScale
 from partnerships.service import commands as service
-from tests.conftest import example_charter
 from tests.helpers import (
     at,
     complete_task,
     decide,
+    example_charter,
     keep_history,
     reach_walk_review,
     recommit_both,

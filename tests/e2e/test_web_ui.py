@@ -26,8 +26,7 @@ from partnerships.adapters.config import REPO_ROOT, Settings
 from partnerships.adapters.store import Store
 from partnerships.domain.lifecycle import Step, TimeScale
 from partnerships.engine.converter import DATA_CONVERTER
-from tests.conftest import example_charter
-from tests.helpers import at, record_pilots, running_worker, sign_both, start, wait_for
+from tests.helpers import at, example_charter, record_pilots, running_worker, sign_both, start, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

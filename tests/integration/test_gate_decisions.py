@@ -10,12 +10,12 @@ from partnerships.adapters.store import Store
 from partnerships.domain.gates import Outcome
 from partnerships.domain.lifecycle import Step
 from partnerships.service import commands as service
-from tests.conftest import example_charter
 from tests.helpers import (
     OUTSIDER,
     US,
     at,
     decide,
+    example_charter,
     keep_history,
     reach_walk_review,
     record_pilots,

@@ -23,12 +23,12 @@ from partnerships.cli.app import app
 from partnerships.domain.gates import Outcome, Rag
 from partnerships.domain.lifecycle import ExitRequest, Step, TimeScale
 from partnerships.service import commands as service
-from tests.conftest import example_charter
 from tests.helpers import (
     US,
     at,
     complete_task,
     decide,
+    example_charter,
     reach_walk_review,
     recommit_both,
     record_pilots,

@@ -33,9 +33,8 @@ from partnerships.domain.charter import Charter
 from partnerships.domain.lifecycle import Step, TimeScale
 from partnerships.service import commands as service
 from partnerships.slack_app.app import build_app, http_app
-from tests.conftest import example_charter
 from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, CHANNEL_NAME, FakeSlack
-from tests.helpers import at, record_pilots, running_worker, sign_both, start, wait_for
+from tests.helpers import at, example_charter, record_pilots, running_worker, sign_both, start, wait_for
 
 SIGNING_SECRET = "8f1c0d2e-test-signing-secret"
 LEE = "U0LEEP002"  # Lee Park, a reviewer

@@ -13,8 +13,8 @@ from temporalio.client import Client
 
 from partnerships.adapters.config import REPO_ROOT, Settings
 from partnerships.adapters.store import NotificationRow, Store, make_engine
-from tests.conftest import example_charter
 from tests.fake_slack import CHANNEL_ID, FakeSlack
+from tests.helpers import example_charter
 
 PARTNERSHIPS = str(Path(sys.executable).parent / "partnerships")
 

@@ -14,8 +14,7 @@ from partnerships.domain.gates import (
     evaluate_qbr,
     evaluate_walk,
 )
-from tests.conftest import example_charter
-from tests.helpers import scorecard
+from tests.helpers import example_charter, scorecard
 
 
 def _pilot(before: float, after: float, recommend: bool = True, name: str = "Initech") -> PilotResult:

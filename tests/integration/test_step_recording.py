@@ -17,8 +17,7 @@ from partnerships.adapters.store import NotificationRow, Store, make_engine
 from partnerships.adapters.templates import MessageTexts, TaskList, load_task_templates, make_environment
 from partnerships.domain.lifecycle import TaskKind, TimeScale
 from partnerships.engine.contracts import CreateTasksInput, Recipient, SendNotificationInput, StepRecord, TaskContext
-from tests.fake_slack import CHANNEL_ID, Failure, FakeSlack
-from tests.test_slack_notifier import UI_URL, web_client
+from tests.fake_slack import CHANNEL_ID, UI_URL, Failure, FakeSlack, web_client
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 PARTNERSHIP = "partnership-acme-steps"

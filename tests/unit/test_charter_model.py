@@ -9,7 +9,7 @@ import yaml
 
 from partnerships.adapters.charter_file import CharterError, load_charter, parse_charter
 from partnerships.domain.charter import Leverage, LeverageStrength, charter_warnings
-from tests.conftest import EXAMPLE_CHARTER
+from tests.helpers import EXAMPLE_CHARTER
 
 CHARTERS = sorted(Path(EXAMPLE_CHARTER).parent.glob("*.yaml"))
 

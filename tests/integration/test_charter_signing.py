@@ -9,8 +9,7 @@ from partnerships.adapters.config import Settings
 from partnerships.adapters.store import Store
 from partnerships.domain.lifecycle import SignRequest, Step
 from partnerships.service import commands as service
-from tests.conftest import example_charter
-from tests.helpers import PARTNER, US, at, complete_task, keep_history, running_worker, start, wait_for
+from tests.helpers import PARTNER, US, at, complete_task, example_charter, keep_history, running_worker, start, wait_for
 from workflows import PartnershipWorkflow
 
 

@@ -21,8 +21,17 @@ from partnerships.adapters.config import REPO_ROOT, Settings
 from partnerships.adapters.store import Store, make_engine
 from partnerships.domain.gates import Outcome
 from partnerships.domain.lifecycle import Step, TimeScale
-from tests.conftest import example_charter
-from tests.helpers import at, complete_task, decide, record_pilots, record_walk, sign_both, start, wait_for
+from tests.helpers import (
+    at,
+    complete_task,
+    decide,
+    example_charter,
+    record_pilots,
+    record_walk,
+    sign_both,
+    start,
+    wait_for,
+)
 
 # Slow enough that no reminder depends on how fast a worker recovers: recovering from a
 # crash inside an activity takes its 10 s start-to-close timeout plus a retry, while the
@@ -60,7 +69,7 @@ class WorkerProcess:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.crash_worker",
+            "tests.e2e.crash_worker",
             cwd=REPO_ROOT,
             env=self._env,
             stdout=asyncio.subprocess.PIPE,

@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 from partnerships.adapters.config import REPO_ROOT, Settings
 from partnerships.adapters.store import Store
 from partnerships.cli.app import app
-from tests.conftest import EXAMPLE_CHARTER, example_charter
-from tests.helpers import running_worker, wait_for
+from tests.helpers import EXAMPLE_CHARTER, example_charter, running_worker, wait_for
 
 runner = CliRunner()
 GLOBEX = REPO_ROOT / "charters" / "globex-reseller.yaml"

@@ -1,0 +1,1 @@
+"""Pure rules, views and recorded-history replays: no server, no store (seconds)."""
