@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from devtools.devserver import start_dev_command
 from partnerships.adapters.config import REPO_ROOT, Settings
-from partnerships.adapters.temporal_client import make_client
+from partnerships.adapters.temporal_client import TemporalUnreachable, make_client
 
 SERVER_START_TIMEOUT = 60.0
 WORKER_START_TIMEOUT = 60.0
@@ -42,7 +42,7 @@ async def _connect_when_up(settings: Settings, process: asyncio.subprocess.Proce
             raise RuntimeError(f"the Temporal dev server exited with {process.returncode}")
         try:
             return await make_client(settings)
-        except RuntimeError:
+        except TemporalUnreachable:
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.2)

@@ -17,7 +17,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from partnerships.adapters.config import Settings
 from partnerships.adapters.slack.settings import EVENTS_PATH, SlackSettings
-from partnerships.adapters.temporal_client import make_client
+from partnerships.adapters.temporal_client import TemporalUnreachable, make_client
 from partnerships.slack_app.app import build_app, http_app
 
 logger = logging.getLogger("partnerships.slack")
@@ -26,9 +26,9 @@ logger = logging.getLogger("partnerships.slack")
 async def serve(settings: Settings, slack: SlackSettings) -> None:
     try:
         temporal = await make_client(settings)
-    except RuntimeError as error:
-        # The client's connection failure: one line for people, not a traceback.
-        print(f"error: Temporal is not reachable at {settings.temporal_address}: {error}", file=sys.stderr)
+    except TemporalUnreachable as error:
+        # One line for people, not a traceback.
+        print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     app = build_app(temporal, settings, slack)
     stop = asyncio.Event()
