@@ -19,7 +19,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import Messenger, StepRecorder
 from partnerships.adapters.config import Settings
 from partnerships.adapters.notifiers import SlackNotConfigured, SlackNotifier, make_notifier
-from partnerships.adapters.store import Store, make_engine
+from partnerships.adapters.store import Store, StoreVanished, make_engine
 from partnerships.adapters.templates import MessageTexts, TaskList, load_task_templates, make_environment
 from partnerships.adapters.temporal_client import make_client
 from partnerships.engine.notifier import Notifier, NotifierMisconfigured, NotifierUnavailable
@@ -37,6 +37,8 @@ ACTIVITY_THREADS = 8
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "partnerships")
 )
+# How often the worker checks that its SQLite file is still the one it opened.
+STORE_CHECK_SECONDS = 2.0
 # The SDK's default: how long a workflow waits for the worker that cached it before any worker may take it.
 STICKY_TIMEOUT = timedelta(seconds=10)
 
@@ -96,10 +98,28 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    vanished: list[StoreVanished] = []
+    watch = asyncio.create_task(_watch_store(store, stop, vanished))
     logging.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
     async with worker:
         await stop.wait()
         logging.info("shutting down: finishing in-flight tasks")
+    watch.cancel()
+    if vanished:
+        logging.critical("%s", vanished[0])
+        raise SystemExit(1)
+
+
+async def _watch_store(store: Store, stop: asyncio.Event, vanished: list[StoreVanished]) -> None:
+    """Stop the worker when its store's file goes away: partnerships wait, nothing is written into nothing."""
+    while not stop.is_set():
+        try:
+            store.check()
+        except StoreVanished as error:
+            vanished.append(error)
+            stop.set()
+            return
+        await asyncio.sleep(STORE_CHECK_SECONDS)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.notifications import Messenger
-from partnerships.engine.contracts import ActivityName, StepRecord, StepRecorded
+from partnerships.engine.contracts import RECORD_REFUSED, SLUG_TAKEN, ActivityName, StepRecord, StepRecorded
 from partnerships.engine.notifier import NOTIFIER_MISCONFIGURED
-from partnerships.engine.ports import Records, TaskTemplates
+from partnerships.engine.ports import RecordRefused, Records, SlugTaken, TaskTemplates
 
 
 class StepRecorder:
@@ -26,6 +26,15 @@ class StepRecorder:
 
     @activity.defn(name=ActivityName.RECORD_STEP)
     def record_step(self, step: StepRecord) -> StepRecorded:
+        recorded = self.write(step)
+        if step.deliver:
+            self._deliver_now(step.partnership_id, recorded)
+        else:
+            recorded.undelivered = len(self._messenger.pending(step.partnership_id))
+        return recorded
+
+    def write(self, step: StepRecord) -> StepRecorded:
+        """The step's rows in the store, idempotently; nothing is delivered (a rebuild uses this alone)."""
         batches = {batch.batch_key: self._tasks.tasks_for(batch) for batch in step.new_tasks}
         created_at = datetime.now(UTC)
         messages = []
@@ -38,13 +47,15 @@ class StepRecorder:
                 message = message.model_copy(update={"context": context})
             # The outbox delivers oldest first: a step's messages keep the order they were made in.
             messages.append(self._messenger.compose(message, created_at + timedelta(microseconds=position)))
-        self._records.write_step(step, [task for made in batches.values() for task in made], messages)
-        recorded = StepRecorded(tasks=[task.ref for made in batches.values() for task in made])
-        if step.deliver:
-            self._deliver_now(step.partnership_id, recorded)
-        else:
-            recorded.undelivered = len(self._messenger.pending(step.partnership_id))
-        return recorded
+        try:
+            self._records.write_step(step, [task for made in batches.values() for task in made], messages)
+        except RecordRefused as error:
+            raise ApplicationError(
+                f"the store refused the record: {error}", type=RECORD_REFUSED, non_retryable=True
+            ) from None
+        except SlugTaken as error:
+            raise ApplicationError(str(error), type=SLUG_TAKEN, non_retryable=True) from None
+        return StepRecorded(tasks=[task.ref for made in batches.values() for task in made])
 
     def _deliver_now(self, partnership_id: str, recorded: StepRecorded) -> None:
         """One try, in order, stopping at the first failure: what is left waits in the outbox

@@ -57,10 +57,11 @@ async def start(
     settings: Settings,
     charter: Charter,
     time_scale: TimeScale = FAST,
-    run_history_limit: int | None = None,
+    **limits: Any,
 ) -> WorkflowHandle[PartnershipWorkflow, Any]:
+    """Start as `partnerships start` does; `limits` sets StartPartnership's history and retry limits."""
     return await service.start_partnership(
-        client, charter, task_queue=settings.task_queue, time_scale=time_scale, run_history_limit=run_history_limit
+        client, charter, task_queue=settings.task_queue, time_scale=time_scale, **limits
     )
 
 

@@ -10,6 +10,7 @@ activity. Messages the notifier did not take at once wait in the store's outbox;
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from partnerships.domain.lifecycle import GateReview
     from partnerships.domain.views import PartnershipSnapshot
     from partnerships.engine.contracts import (
+        RECORD_REFUSED,
         ActivityName,
         CloseTasksInput,
         CreateTasksInput,
@@ -45,15 +47,33 @@ LOCAL_ACTIVITY_BUDGET = timedelta(minutes=1)
 
 
 class StepJournal:
-    def __init__(self, partnership_id: str, partner: str, written_snapshot: PartnershipSnapshot | None) -> None:
+    def __init__(
+        self,
+        partnership_id: str,
+        chain_id: str,
+        partner: str,
+        written_snapshot: PartnershipSnapshot | None,
+        retry_refused_after: timedelta,
+        on_recorded: Callable[[StepRecorded], None],
+    ) -> None:
         self._partnership_id = partnership_id
+        self._chain_id = chain_id
         self._partner = partner
-        self._step = StepRecord(partnership_id=partnership_id)
+        self._step = self._new_step()
         self._number = 1
         self._written_through = 0
-        # Only what changed is written: evidence alone leaves the read model's row as it is.
+        # Only what changed is written: the same facts twice leave the read model's row as it is.
         self._snapshot_facts = written_snapshot.facts() if written_snapshot else None
         self._courier = Courier(partnership_id, partner)
+        # One write at a time: the retry of a refused step and the next step never overlap.
+        self._writing = asyncio.Lock()
+        self._retry_refused_after = retry_refused_after
+        self._retrying: asyncio.Task[None] | None = None
+        self.refused: str | None = None
+        self._on_recorded = on_recorded
+
+    def _new_step(self) -> StepRecord:
+        return StepRecord(partnership_id=self._partnership_id, chain_id=self._chain_id)
 
     def is_empty(self) -> bool:
         return self._step.is_empty()
@@ -66,49 +86,86 @@ class StepJournal:
             self._step.snapshot, self._snapshot_facts = snapshot, facts
 
     def note_review(self, review: GateReview) -> None:
-        self._step.reviews = [r for r in self._step.reviews if r.id != review.id] + [review]
+        self._step.add_review(review)
 
     def note_closed_tasks(self, closure: CloseTasksInput) -> None:
         self._step.closed_tasks.append(closure)
 
     def note_new_tasks(self, request: CreateTasksInput) -> None:
-        self._step.new_tasks.append(request)
+        self._step.add_tasks(request)
 
     def note_message(self, message: SendNotificationInput) -> None:
-        self._step.notifications.append(message)
+        self._step.add_message(message)
 
     # ------------------------------------------------------------------ writing
 
-    async def write(self) -> StepRecorded | None:
-        """Record the step noted so far in one store transaction; None when nothing was noted."""
+    async def write(self) -> None:
+        """Record the step noted so far in one store transaction, then hand the result to `on_recorded`."""
+        async with self._writing:
+            await self._write()
+
+    async def _write(self) -> None:
         if self._step.is_empty():
-            return None
-        step, self._step = self._step, StepRecord(partnership_id=self._partnership_id)
+            return
+        step, self._step = self._step, self._new_step()
         number, self._number = self._number, self._number + 1
         # Messages go out oldest first: while older ones wait in the outbox, newer ones join them.
         step.deliver = not self._courier.busy
-        recorded: StepRecorded = await _local_first(
-            ActivityName.RECORD_STEP,
-            step,
-            summary=f"Record {self._partner}: {_describe(step)}",
-            result_type=StepRecorded,
-        )
+        try:
+            recorded: StepRecorded = await _local_first(
+                ActivityName.RECORD_STEP,
+                step,
+                summary=f"Record {self._partner}: {_describe(step)}",
+                result_type=StepRecorded,
+            )
+        except (ActivityError, ApplicationError) as error:
+            # A local activity's own failure arrives as it was raised; a regular one's inside an ActivityError.
+            cause = error.cause if isinstance(error, ActivityError) else error
+            if not (isinstance(cause, ApplicationError) and cause.type == RECORD_REFUSED):
+                raise
+            self._keep_for_retry(step, cause.message)
+            return
         self._written_through = number
+        if self.refused is not None:
+            workflow.logger.warning("the store took %s's record again", self._partner)
+            self.refused = None
         if recorded.notifier_misconfigured:
             # Retrying cannot help: the messages stay in the outbox until a person fixes the
             # setting, and the error is in the history and the logs. The partnership goes on.
             workflow.logger.error("notifications not delivered: %s", recorded.notifier_misconfigured)
         elif recorded.undelivered:
             self._courier.deliver_later()
-        return recorded
+        self._on_recorded(recorded)
+
+    def _keep_for_retry(self, step: StepRecord, reason: str) -> None:
+        """A step the store refused for good: kept, in order, ahead of what comes next, and tried
+        again on a timer, so the partnership goes on and its record catches up once fixed."""
+        workflow.logger.error("the store refused %s's record: %s", self._partner, reason)
+        self.refused = reason
+        self._step = step.followed_by(self._step)
+        if self._retrying is None:
+            self._retrying = asyncio.create_task(self._retry_refused())
+
+    async def _retry_refused(self) -> None:
+        try:
+            while self.refused is not None:
+                await workflow.sleep(self._retry_refused_after)
+                await self.write()
+        finally:
+            self._retrying = None
 
     async def until_noted_parts_are_written(self) -> None:
         """Wait until the step noted so far is in the store (an Update answers only then)."""
         number = self._number
-        await workflow.wait_condition(lambda: self._written_through >= number)
+        # While the store refuses the record the answer does not wait for it: the act is in
+        # the workflow's state, and the record catches up once the cause is fixed.
+        await workflow.wait_condition(lambda: self._written_through >= number or self.refused is not None)
 
     async def delivered(self) -> None:
-        """Wait until the courier has emptied the outbox (or given up on a misconfigured notifier)."""
+        """Wait until the record is written and the courier has emptied the outbox (or given up
+        on a misconfigured notifier)."""
+        if self._retrying is not None:
+            await self._retrying
         await self._courier.done()
 
 
@@ -179,7 +236,10 @@ async def _local_first(name: str, arg: Any, *, summary: str, result_type: type |
             result_type=result_type,
         )
     except ActivityError as error:
-        workflow.logger.warning("%s kept failing (%s): retrying it as a regular activity", name, error.cause)
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.non_retryable:
+            raise  # the same call cannot do better as a regular activity
+        workflow.logger.warning("%s kept failing (%s): retrying it as a regular activity", name, cause)
         return await _activity(name, arg, summary=summary, result_type=result_type)
 
 

@@ -9,10 +9,12 @@ what people see); this file waits, notes what each step leaves behind in the
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from partnerships.domain import views
@@ -44,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         Recipient,
         SendNotificationInput,
         StartPartnership,
-        TaskContext,
+        StepRecorded,
     )
     from partnerships.engine.refusals import refusal
     from workflows.deadline import Deadline
@@ -54,23 +56,36 @@ with workflow.unsafe.imports_passed_through():
 @workflow.defn(name=WORKFLOW_TYPE)
 class PartnershipWorkflow:
     @workflow.init
-    def __init__(self, start: StartPartnership) -> None:
-        resumed = start.resume is not None
-        if start.resume is not None:
-            self._partnership = start.resume
+    def __init__(self, start: RawValue) -> None:
+        # Read by hand rather than by the SDK: input that cannot be read or does not belong to
+        # this workflow fails the workflow at once with its reason, instead of failing every
+        # workflow task forever.
+        info = workflow.info()
+        self._start, self._start_problems = StartPartnership.read(
+            start.payload.data, info.workflow_id, continued=info.continued_run_id is not None
+        )
+        if self._start_problems:
+            return
+        if self._start.resume is not None:
+            self._partnership = self._start.resume
         else:
-            assert start.charter is not None, "a new partnership needs its charter"
-            self._partnership = Partnership.begin(start.charter, start.time_scale, workflow.now())
+            assert self._start.charter is not None
+            self._partnership = Partnership.begin(self._start.charter, self._start.time_scale, workflow.now())
         p = self._partnership
-        self._run_history_limit = start.run_history_limit
         # What people did (Updates) or deadlines decided, waiting for the workflow to act on.
         self._transitions: list[Transition] = []
         # Reminders, escalations and expiries already acted on, by key: a wake-up never repeats one.
-        self._fired: set[str] = set()
+        self._fired: set[str] = set(self._start.fired)
         self._deadline = Deadline()
+        resumed = self._start.resume is not None
         # The previous run left the read model and search attributes as they stand now.
         self._journal = StepJournal(
-            p.workflow_id, p.charter.partner.name, views.snapshot_of(p, workflow.now()) if resumed else None
+            p.workflow_id,
+            info.first_execution_run_id,
+            p.charter.partner.name,
+            views.snapshot_of(p, workflow.now()) if resumed else None,
+            retry_refused_after=timedelta(seconds=self._start.record_retry_seconds),
+            on_recorded=self._recorded,
         )
         self._shown_attributes = self._search_attribute_fingerprint() if resumed else []
         self._latest = ""
@@ -78,9 +93,16 @@ class PartnershipWorkflow:
     # ------------------------------------------------------------------ run
 
     @workflow.run
-    async def run(self, start: StartPartnership) -> PartnershipOutcome:
+    async def run(self, start: RawValue) -> PartnershipOutcome:
+        if self._start_problems:
+            raise ApplicationError(
+                "this partnership cannot start: " + "; ".join(self._start_problems),
+                self._start_problems,
+                type="InvalidStart",
+                non_retryable=True,
+            )
         p = self._partnership
-        if start.resume is None:
+        if self._start.resume is None:
             self._show("partnership started: waiting for both sides to sign the charter")
             self._note_message("charter-ready", self._owners(), key=f"{p.workflow_id}:charter-ready")
         while not p.closed:
@@ -93,9 +115,9 @@ class PartnershipWorkflow:
             elif p.step is Step.WINDING_DOWN:
                 await self._wind_down()
             new_quarter = self._act_on_transitions()
-            if new_quarter and self._time_to_continue_as_new() and await self._settled():
+            if self._time_to_continue_as_new(new_quarter) and await self._settled():
                 workflow.continue_as_new(
-                    StartPartnership(resume=p, time_scale=p.time_scale, run_history_limit=self._run_history_limit),
+                    self._start.model_copy(update={"charter": None, "resume": p, "fired": sorted(self._fired)}),
                     search_attributes=visibility.search_attributes(p),
                 )
         await self._settled()
@@ -103,14 +125,19 @@ class PartnershipWorkflow:
             workflow_id=p.workflow_id, phase=p.phase.value, end_reason=p.end_reason, quarters_in_run=p.quarter
         )
 
-    def _time_to_continue_as_new(self) -> bool:
+    def _time_to_continue_as_new(self, new_quarter: bool) -> bool:
         # Between quarters, once the run's history is long enough: a years-long partnership's
-        # history stays short and flat, and a short one never pays for a new run.
+        # history stays short and flat, and a short one never pays for a new run. In any phase,
+        # at a quiet moment once the run is very long (thousands of corrections).
         p = self._partnership
-        if not (p.phase is Phase.RUN and p.step is Step.UNDERWAY and not self._transitions):
+        if p.closed or self._transitions:
             return False
         info = workflow.info()
-        return info.get_current_history_length() >= self._run_history_limit or info.is_continue_as_new_suggested()
+        length = info.get_current_history_length()
+        if info.is_continue_as_new_suggested() or length >= self._start.history_limit:
+            return True
+        quarter_boundary = new_quarter and p.phase is Phase.RUN and p.step is Step.UNDERWAY
+        return quarter_boundary and length >= self._start.run_history_limit
 
     async def _settled(self) -> bool:
         """Before the run ends or continues as new: every step written, every message out,
@@ -118,8 +145,7 @@ class PartnershipWorkflow:
         while True:
             if self._partnership.closed:
                 self._transitions.clear()  # nothing is left to do about them
-            while not self._journal.is_empty():
-                await self._write_step()
+            await self._write_everything_noted()
             await self._journal.delivered()
             # An Update accepted while the last step was written (a task done) waits for its
             # own step: write it rather than wait for handlers that wait for us.
@@ -203,8 +229,13 @@ class PartnershipWorkflow:
 
     async def _wait_until(self, deadline: datetime | None, condition: Callable[[], bool]) -> bool:
         """Write the step so far, then wait for a person's act or the condition (True), or the deadline (False)."""
-        await self._write_step()
+        await self._write_everything_noted()
         return await self._deadline.wait(deadline, lambda: bool(self._transitions) or condition())
+
+    async def _write_everything_noted(self) -> None:
+        # Writing a step can note more (tasks made moot by an end in the same step): written too.
+        while not self._journal.is_empty() and self._journal.refused is None:
+            await self._journal.write()
 
     # ------------------------------------------------- acting on what happened
 
@@ -236,26 +267,27 @@ class PartnershipWorkflow:
                 self._note_closed_tasks(transition.cancelled_tasks)
             if transition.tasks is not None:
                 self._note_tasks(transition.tasks, reason=p.end_reason)
-                if p.ended:
-                    self._note_message(
-                        "partnership-ended",
-                        [*self._owners(), *self._reviewers()],
-                        key=f"{p.workflow_id}:ended",
-                        summary=transition.summary,
-                    )
+            if transition.ended:
+                self._note_message(
+                    "partnership-ended",
+                    [*self._owners(), *self._reviewers()],
+                    key=f"{p.workflow_id}:ended",
+                    summary=transition.summary,
+                )
             self._show(transition.summary)
             new_quarter = new_quarter or transition.new_quarter
         return new_quarter
 
-    async def _write_step(self) -> None:
-        recorded = await self._journal.write()
-        if recorded is None or not recorded.tasks:
-            return
+    def _recorded(self, recorded: StepRecorded) -> None:
+        """A step is in the store: the tasks it created join the partnership."""
         moot = self._partnership.add_tasks(recorded.tasks)
         if moot:
             # The partnership ended while these were being created: nobody should do them.
             self._note_closed_tasks([t.id for t in moot])
-        workflow.set_current_details(views.current_details(self._partnership, self._latest))
+        workflow.set_current_details(self._details())
+
+    def _details(self) -> str:
+        return views.current_details(self._partnership, self._latest, self._journal.refused)
 
     def _show(self, summary: str) -> None:
         """Make the current state visible now (search attributes, Web UI details); note the read model's row."""
@@ -265,7 +297,7 @@ class PartnershipWorkflow:
             workflow.upsert_search_attributes(visibility.search_attribute_updates(p))
             self._shown_attributes = fingerprint
         self._latest = summary
-        workflow.set_current_details(views.current_details(p, summary))
+        workflow.set_current_details(self._details())
         self._journal.note_snapshot(views.snapshot_of(p, workflow.now()))
 
     def _search_attribute_fingerprint(self) -> list[str]:
@@ -274,26 +306,7 @@ class PartnershipWorkflow:
     def _note_tasks(self, kind: TaskKind, reason: str | None = None) -> None:
         """Tasks from the templates, created with the step; the owners' message lists whatever they made."""
         p = self._partnership
-        charter = p.charter
-        owners = charter.governance.decision_owners
-        request = CreateTasksInput(
-            batch_key=p.batch_key(kind),
-            kind=kind,
-            partnership_id=p.workflow_id,
-            context=TaskContext(
-                partner=charter.partner.name,
-                slug=charter.slug,
-                phase_label=p.phase_label(),
-                pilot_customers=charter.timeline.crawl.pilot_customers,
-                invited_customers=charter.timeline.walk.invited_customers,
-                metric=charter.measurement.metric.name,
-                quarter=p.quarter,
-                owners={"us": owners.us.email, "partner": owners.partner.email},
-                reason=reason,
-            ),
-            created_at=workflow.now(),
-            time_scale=p.time_scale,
-        )
+        request = CreateTasksInput.for_partnership(p, kind, reason, workflow.now())
         self._journal.note_new_tasks(request)
         self._note_message(
             "tasks", self._owners(), key=f"{request.batch_key}:sent", task_kind=kind.value, task_batch=request.batch_key
@@ -439,6 +452,7 @@ class PartnershipWorkflow:
             partnership=p,
             current_gate=p.review.evaluation if p.review else p.evaluate(),
             awaiting=p.awaiting(),
+            record_problem=self._journal.refused,
         )
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, inspect, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from partnerships.domain.lifecycle import GateReview
 from partnerships.domain.views import PartnershipSnapshot
 from partnerships.engine.contracts import CloseTasksInput, StepRecord
-from partnerships.engine.ports import NewTask, QueuedMessage
+from partnerships.engine.ports import NewTask, QueuedMessage, RecordRefused, SlugTaken
 
 
 class PartnershipRow(SQLModel, table=True):
@@ -42,6 +42,10 @@ class PartnershipRow(SQLModel, table=True):
     started_at: datetime
     phase_started_at: datetime
     updated_at: datetime
+    # Evidence an exit cut short before its review opened.
+    evidence_json: str | None = None
+    # The run that started this partnership: a slug used again later is a different chain.
+    chain_id: str | None = None
 
 
 class GateReviewRow(SQLModel, table=True):
@@ -135,9 +139,17 @@ def _add_missing_columns(engine: Engine) -> None:
                     connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
+class StoreVanished(RuntimeError):
+    """The SQLite file the store opened was deleted or replaced: writing on would write into nothing."""
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # A SQLite store is its file: remember which one, so a deleted or swapped file is noticed.
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._file = Path(database) if database and database != ":memory:" else None
+        self._identity = self._file_identity()
         # SQLite takes one writer at a time and makes the others sleep and retry: with many
         # activity threads that backoff, not the writing, is what a step waits for. Writers
         # in this process queue on a lock instead. Other databases lock rows themselves.
@@ -150,9 +162,27 @@ class Store:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
+    def _file_identity(self) -> tuple[int, int] | None:
+        if self._file is None:
+            return None
+        try:
+            status = self._file.stat()
+        except FileNotFoundError:
+            return None
+        return status.st_dev, status.st_ino
+
+    def check(self) -> None:
+        """Raise `StoreVanished` when the SQLite file is no longer the one this store opened."""
+        if self._file is not None and self._file_identity() != self._identity:
+            raise StoreVanished(
+                f"the store's file {self._file} was deleted or replaced while the worker ran; "
+                "restart the worker once the right file is back"
+            )
+
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """A session for a write transaction: commit inside, keep it short (no network calls)."""
+        self.check()
         with self._writing, self.session() as session:
             yield session
 
@@ -181,9 +211,29 @@ class Store:
 
     def write_step(self, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage]) -> None:
         """One transaction: a step is in the store whole or not at all, and costs one commit."""
+        try:
+            self._write_step(step, tasks, messages)
+        except IntegrityError:
+            # Another attempt of the same step may have committed between our look and our
+            # insert (two workers): the second look finds its rows and skips them.
+            try:
+                self._write_step(step, tasks, messages)
+            except IntegrityError as error:
+                raise RecordRefused(_first_line(error)) from None
+        except DataError as error:
+            raise RecordRefused(_first_line(error)) from None
+
+    def _write_step(self, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage]) -> None:
         with self.writing() as session:
+            existing = session.get(PartnershipRow, step.partnership_id)
+            if existing is not None and existing.chain_id not in (None, step.chain_id):
+                raise SlugTaken(
+                    f"the store already holds an earlier partnership '{existing.slug}' with workflow id "
+                    f"{existing.id} (started {existing.started_at:%Y-%m-%d}); a slug names one partnership "
+                    "for good: start this one under a new slug"
+                )
             if step.snapshot is not None:
-                session.merge(partnership_row(step.snapshot))
+                session.merge(partnership_row(step.snapshot, step.chain_id))
             for review in step.reviews:
                 session.merge(gate_review_row(step.partnership_id, review))
             for closure in step.closed_tasks:
@@ -240,6 +290,20 @@ class Store:
             session.add(row)
             session.commit()
 
+    def settle_rebuilt_outbox(self, partnership_id: str, at: datetime) -> int:
+        """After a rebuild: the partnership's messages count as delivered, so nothing goes out twice."""
+        with self.writing() as session:
+            rows = session.exec(
+                select(NotificationRow).where(
+                    NotificationRow.partnership_id == partnership_id, NotificationRow.status != "delivered"
+                )
+            ).all()
+            for row in rows:
+                row.status, row.delivery_ref, row.delivered_at = "delivered", "rebuilt: not sent again", at
+                session.add(row)
+            session.commit()
+            return len(rows)
+
     # ------------------------------------------------------------ reads
 
     def partnerships(self, phase: str | None = None) -> list[PartnershipRow]:
@@ -278,13 +342,19 @@ class Store:
         with self.session() as session:
             return session.get(NotificationRow, key)
 
+    def partnership(self, workflow_id: str) -> PartnershipRow | None:
+        with self.session() as session:
+            return session.get(PartnershipRow, workflow_id)
+
     def task(self, task_id: str) -> TaskRow | None:
         with self.session() as session:
             return session.get(TaskRow, task_id)
 
 
-def partnership_row(snapshot: PartnershipSnapshot) -> PartnershipRow:
-    return PartnershipRow(**snapshot.model_dump())
+def partnership_row(snapshot: PartnershipSnapshot, chain_id: str) -> PartnershipRow:
+    return PartnershipRow(
+        **snapshot.model_dump(exclude={"evidence"}), evidence_json=dumps(snapshot.evidence), chain_id=chain_id
+    )
 
 
 def gate_review_row(partnership_id: str, review: GateReview) -> GateReviewRow:
@@ -341,6 +411,12 @@ def _close_tasks(session: Session, closure: CloseTasksInput) -> None:
         if row.status == "open":
             row.status, row.closed_at, row.closed_by = closure.status, closure.at, closure.by
             session.add(row)
+
+
+def _first_line(error: Exception) -> str:
+    """What the database said, without the SQL and parameters (they may hold people's text)."""
+    original = getattr(error, "orig", None) or error
+    return f"{type(original).__name__}: {str(original).splitlines()[0][:300]}"
 
 
 def dumps(value: Any) -> str:

@@ -6,7 +6,7 @@ an Update), `views` (status, list, show, tasks, report, doctor, demo), drawn by
 `render`.
 """
 
-from partnerships.cli import acting, charters, views
+from partnerships.cli import acting, charters, store, views
 from partnerships.cli.app import app, main
 
-__all__ = ["acting", "app", "charters", "main", "views"]
+__all__ = ["acting", "app", "charters", "main", "store", "views"]

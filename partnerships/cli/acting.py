@@ -50,17 +50,34 @@ def start(
 
     charter = load_charter(file)
     scale = parse_time_scale(time_scale)
+    settings = Settings()
+    _refuse_a_slug_the_store_holds(settings, charter.workflow_id, charter.slug)
     for warning in charter_warnings(charter):
         err.print(f"[yellow]warning:[/yellow] {warning.field}: {escape(warning.message)}")
 
     async def go() -> None:
-        settings = Settings()
         client = await make_client(settings)
         await service.start_partnership(client, charter, task_queue=settings.task_queue, time_scale=scale)
         out.print(f"[green]started[/green] {charter.workflow_id}: waiting for both sides to sign")
         out.print(f"  {settings.workflow_url(charter.workflow_id)}")
 
     run_async(go())
+
+
+def _refuse_a_slug_the_store_holds(settings: Settings, workflow_id: str, slug: str) -> None:
+    """A slug names one partnership for good, even once Temporal has forgotten the first one."""
+    from partnerships.adapters.store import Store, make_engine
+
+    earlier = next(
+        (row for row in Store(make_engine(settings.store_url)).partnerships() if row.id == workflow_id), None
+    )
+    if earlier is not None:
+        raise UserError(
+            [
+                f"slug: the store already holds a partnership '{slug}' ({earlier.partner}, started "
+                f"{earlier.started_at:%Y-%m-%d}); each partnership needs its own slug"
+            ]
+        )
 
 
 # ------------------------------------------------------------------ updates

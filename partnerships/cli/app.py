@@ -40,9 +40,11 @@ record_app = typer.Typer(
     no_args_is_help=True,
 )
 task_app = typer.Typer(help="Work on tasks.", no_args_is_help=True)
+store_app = typer.Typer(help="The engine's store (the read model of every partnership).", no_args_is_help=True)
 app.add_typer(charter_app, name="charter")
 app.add_typer(record_app, name="record")
 app.add_typer(task_app, name="task")
+app.add_typer(store_app, name="store")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -14,7 +14,7 @@ from partnerships.cli.app import (
 if TYPE_CHECKING:
     from partnerships.domain.lifecycle import TimeScale
 
-_SCALE = re.compile(r"^\s*1\s*w(?:eek)?\s*=\s*([0-9]*\.?[0-9]+)\s*(s|sec|second|seconds|m|min|minutes?)\s*$")
+_SCALE = re.compile(r"\s*1\s*w(?:eek)?\s*=\s*([0-9]*\.?[0-9]+)\s*(s|sec|second|seconds|m|min|minutes?)\s*")
 
 
 def parse_time_scale(text: str | None) -> TimeScale:
@@ -23,9 +23,19 @@ def parse_time_scale(text: str | None) -> TimeScale:
 
     if not text:
         return TimeScale()
-    match = _SCALE.match(text)
+    from partnerships.domain import rules
+
+    match = _SCALE.fullmatch(text)
     try:
         seconds = float(match.group(1)) * (60 if match.group(2).startswith("m") else 1) if match else float(text)
-        return TimeScale(seconds_per_week=seconds)
-    except (ValueError, ValidationError):
+    except ValueError:
         raise UserError([f"--time-scale: '{text}' is not a time scale; use e.g. 1w=1s or 1w=2min"]) from None
+    try:
+        return TimeScale(seconds_per_week=seconds)
+    except ValidationError:
+        raise UserError(
+            [
+                f"--time-scale: '{text}' makes a week last {seconds:g} s; it must last between "
+                f"{rules.FASTEST_SECONDS_PER_WEEK:g} s and one week"
+            ]
+        ) from None

@@ -65,6 +65,10 @@ def print_record(current: PartnershipStatus, record: dict[str, Any]) -> None:
         f"tier {int(p.charter.tier)} · {p.charter.leverage_strength.value} leverage · "
         f"[bold cyan]{p.phase_label()}[/bold cyan] ({p.step.value})"
     )
+    if p.time_scale.is_rehearsal:
+        out.print(f"[yellow]⏩ {p.time_scale.describe()}[/yellow] (not a partnership of record)")
+    if current.record_problem:
+        out.print(f"[bold red]the store refuses this partnership's record:[/bold red] {escape(current.record_problem)}")
     out.print(f"awaiting: {escape(current.awaiting)}")
     if p.end_reason:
         out.print(f"ended: {escape(p.end_reason)}")
@@ -76,6 +80,12 @@ def print_record(current: PartnershipStatus, record: dict[str, Any]) -> None:
     _print_phases(record["phases"])
     for review in record["reviews"]:
         _print_review(review)
+    unreviewed = record.get("unreviewed_evidence") or {}
+    if unreviewed:
+        # Recorded, but no review has weighed it yet (or the partnership ended before one opened).
+        out.print("\n[bold]Evidence not yet reviewed[/bold]")
+        for line in _evidence_lines(unreviewed):
+            out.print(f"  evidence · {escape(line)}")
     _print_tasks(record["tasks"])
 
 

@@ -47,6 +47,10 @@ def status(reference: Reference, as_json: JsonFlag = False) -> None:
         f"tier {int(p.charter.tier)} · {p.charter.leverage_strength.value} leverage · "
         f"[bold cyan]{p.phase_label()}[/bold cyan] ({p.step.value})"
     )
+    if p.time_scale.is_rehearsal:
+        out.print(f"[yellow]⏩ {p.time_scale.describe()}[/yellow] (not a partnership of record)")
+    if current.record_problem:
+        out.print(f"[bold red]the store refuses this partnership's record:[/bold red] {escape(current.record_problem)}")
     out.print(f"awaiting: {current.awaiting}")
     if p.signatures:
         out.print(
@@ -113,7 +117,7 @@ def list_partnerships(
         table.add_column(column)
     for r in rows:
         table.add_row(
-            escape(r["slug"]),
+            escape(r["slug"]) + (" [yellow]⏩ rehearsal[/yellow]" if r.get("rehearsal") else ""),
             escape(r["partner"] or ""),
             str(r["tier"] or ""),
             f"{r['phase']} · {r['step']}",

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -16,14 +17,14 @@ from pydantic import (
 )
 
 from partnerships.domain import rules
+from partnerships.domain.text import Name, Paragraphs, one_line
 from partnerships.domain.vocabulary import Tier, workflow_id_for
 
 # Bounded text keeps a charter small in every workflow history that carries it.
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Paragraphs
 Items = Annotated[list[Text], Field(min_length=1, max_length=30)]
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 
 class Strict(BaseModel):
@@ -75,13 +76,15 @@ class Direction(StrEnum):
 
 class Person(Strict):
     name: Name
-    email: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=254)]
+    email: Annotated[
+        str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=254), BeforeValidator(one_line)
+    ]
     slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = None
 
     @field_validator("email")
     @classmethod
     def _looks_like_an_email(cls, value: str) -> str:
-        if not EMAIL.match(value):
+        if not EMAIL.fullmatch(value):
             raise ValueError("must be an email address")
         return value
 
@@ -217,7 +220,7 @@ class Charter(Strict):
     @field_validator("slug")
     @classmethod
     def _slug_is_an_id(cls, value: str) -> str:
-        if not SLUG.match(value):
+        if not SLUG.fullmatch(value):
             raise ValueError("must be 2-63 lowercase letters, digits and dashes, e.g. acme-analytics")
         return value
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from partnerships.domain import rules
 from partnerships.domain.charter import Charter, Direction
+from partnerships.domain.text import Name, Reason
 from partnerships.domain.vocabulary import Gate, Outcome, Rag
 
 ALLOWED_OUTCOMES: dict[Gate, tuple[Outcome, ...]] = {
@@ -24,10 +25,11 @@ ALLOWED_OUTCOMES: dict[Gate, tuple[Outcome, ...]] = {
 
 
 class Evidence(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Strict: a person's "yes" or 1 is not a boolean, "5" is not a number.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
-Customer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Customer = Name
 Measure = Annotated[float, Field(ge=0, le=1e12)]
 
 
@@ -84,7 +86,7 @@ class Scorecard(Evidence):
     integration_rate_pct: Percent | None = None
     time_to_value_days: Annotated[float, Field(ge=0, le=3650)] | None = None
     rag: Rag
-    notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] = ""
+    notes: Reason = ""
 
 
 class Criterion(BaseModel):

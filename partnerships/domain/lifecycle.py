@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from partnerships.domain import rules
 from partnerships.domain.charter import Charter, Side
@@ -28,6 +28,7 @@ from partnerships.domain.gates import (
     evaluate_qbr,
     evaluate_walk,
 )
+from partnerships.domain.text import Identity, Reason, one_line, same_text, visible_length
 from partnerships.domain.vocabulary import Gate, Outcome, Phase, Rag, Step
 
 ENDED_PHASES = (Phase.EXITED, Phase.COMPLETED)
@@ -53,7 +54,28 @@ class TimeScale(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    seconds_per_week: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 7 * 24 * 3600
+    seconds_per_week: Annotated[float, Field(ge=rules.FASTEST_SECONDS_PER_WEEK, le=rules.REAL_SECONDS_PER_WEEK)] = (
+        rules.REAL_SECONDS_PER_WEEK
+    )
+
+    @property
+    def is_rehearsal(self) -> bool:
+        """Compressed time: a demo or a test, never a partnership of record."""
+        return self.seconds_per_week < rules.REAL_SECONDS_PER_WEEK
+
+    def describe(self) -> str:
+        """`rehearsal: 1 week = 0.5 s` for compressed time, empty for real time."""
+        if not self.is_rehearsal:
+            return ""
+        seconds = self.seconds_per_week
+        amount = (
+            f"{seconds:g} s"
+            if seconds < 120
+            else f"{seconds / 60:g} min"
+            if seconds < 7200
+            else f"{seconds / 3600:g} h"
+        )
+        return f"rehearsal: 1 week = {amount}"
 
     def weeks(self, weeks: float) -> timedelta:
         return timedelta(seconds=weeks * self.seconds_per_week)
@@ -62,12 +84,9 @@ class TimeScale(BaseModel):
         return self.weeks(days / rules.DAYS_PER_WEEK)
 
 
-Identity = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
-
-
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Strict: what a person sends is taken as typed, never coerced ("yes" is not true).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class SignRequest(Request):
@@ -110,7 +129,9 @@ class ExitRequest(Request):
     reason: Reason
 
 
-TaskId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+TaskId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), BeforeValidator(one_line)
+]
 
 
 class CompleteTaskRequest(Request):
@@ -178,6 +199,8 @@ class Transition(BaseModel):
     cancelled_tasks: list[str] = Field(default_factory=list)
     decided_review: GateReview | None = None
     new_quarter: bool = False
+    # This change ended the partnership (exit, no-go, expiry): everyone hears it once.
+    ended: bool = False
     summary: str
 
 
@@ -208,6 +231,8 @@ class Partnership(BaseModel):
     open_tasks: list[TaskRef] = Field(default_factory=list)
     end_reason: str | None = None
     ended_by: str | None = None
+    # What was recorded in a phase that ended before its review opened: kept for the record.
+    evidence_at_end: dict[str, object] | None = None
 
     @classmethod
     def begin(cls, charter: Charter, time_scale: TimeScale, now: datetime) -> Partnership:
@@ -286,10 +311,8 @@ class Partnership(BaseModel):
     def _signature_problems(self, signer: str, signed: list[Signature], what: str) -> tuple[list[str], Side | None]:
         side = self.charter.decision_owner_side(signer)
         if side is None:
-            owners = self.charter.governance.decision_owners
-            return [
-                f"signer: {signer} is not a decision owner (us: {owners.us.email}, partner: {owners.partner.email})"
-            ], None
+            # Nobody learns who the owners are by trying: the charter says it to those who hold it.
+            return [f"signer: {signer} is not a decision owner of this partnership (see its charter)"], None
         if any(s.side is side for s in signed):
             return [f"signer: the {side.value} side has already signed the {what}"], side
         return [], side
@@ -402,9 +425,10 @@ class Partnership(BaseModel):
         if request.pilot is None and request.integration_can_scale is None:
             problems.append("nothing to record: give a pilot's results or whether the integration can scale")
         if request.pilot is not None:
-            known = {p.customer.casefold() for p in self.crawl.pilots}
+            known = self.crawl.pilots
             limit = self.charter.timeline.crawl.pilot_customers
-            if request.pilot.customer.casefold() not in known and len(known) >= limit:
+            is_new = not any(same_text(p.customer, request.pilot.customer) for p in known)
+            if is_new and len(known) >= limit:
                 problems.append(
                     f"pilot.customer: the charter scopes Crawl to {limit} pilot customer(s) "
                     f"({', '.join(p.customer for p in self.crawl.pilots)} already recorded)"
@@ -415,7 +439,7 @@ class Partnership(BaseModel):
         pilots = list(self.crawl.pilots)
         if request.pilot is not None:
             # Recording a pilot again corrects its result rather than adding a third pilot.
-            pilots = [p for p in pilots if p.customer.casefold() != request.pilot.customer.casefold()]
+            pilots = [p for p in pilots if not same_text(p.customer, request.pilot.customer)]
             pilots.append(request.pilot)
         can_scale = self.crawl.integration_can_scale
         if request.integration_can_scale is not None:
@@ -457,6 +481,16 @@ class Partnership(BaseModel):
             self.review.evaluation = evaluation
             self.review.evidence = self.evidence()
 
+    def unreviewed_evidence(self) -> dict[str, object]:
+        """Evidence no gate review has weighed yet: the phase under way, or the one an exit cut short."""
+        if self.ended:
+            evidence = self.evidence_at_end or {}
+        elif self.step is Step.UNDERWAY and self.phase in (Phase.CRAWL, Phase.WALK, Phase.RUN):
+            evidence = self.evidence()
+        else:
+            return {}
+        return evidence if any(value not in (None, [], {}, "") for value in evidence.values()) else {}
+
     def evidence(self) -> dict[str, object]:
         if self.phase is Phase.CRAWL:
             return self.crawl.model_dump(mode="json")
@@ -492,8 +526,7 @@ class Partnership(BaseModel):
             return [f"no gate review is open ({self.phase.value}: {self.step.value})"]
         problems = []
         if self.charter.reviewer(request.reviewer) is None:
-            reviewers = ", ".join(p.email for p in self.charter.governance.reviewers)
-            problems.append(f"reviewer: {request.reviewer} is not a reviewer of this partnership ({reviewers})")
+            problems.append(f"reviewer: {request.reviewer} is not a reviewer of this partnership (see its charter)")
         allowed = ALLOWED_OUTCOMES[review.gate]
         if request.outcome not in allowed:
             problems.append(
@@ -502,7 +535,11 @@ class Partnership(BaseModel):
             )
             return problems
         failing = review.evaluation.failing
-        if request.outcome is Outcome.GO and failing and len(request.reason) < rules.MIN_OVERRIDE_REASON_CHARS:
+        if (
+            request.outcome is Outcome.GO
+            and failing
+            and visible_length(request.reason) < rules.MIN_OVERRIDE_REASON_CHARS
+        ):
             problems.append(
                 f"reason: a go against a failing gate ({', '.join(c.key for c in failing)}) needs a "
                 f"written reason of at least {rules.MIN_OVERRIDE_REASON_CHARS} characters"
@@ -649,12 +686,14 @@ class Partnership(BaseModel):
         return transition
 
     def _end(self, phase: Phase, now: datetime, by: str, reason: str, tasks: TaskKind) -> Transition:
+        if self.step is Step.UNDERWAY:
+            self.evidence_at_end = self.evidence()
         cancelled = [t.id for t in self.open_tasks if t.kind not in WIND_DOWN_TASKS]
         self.open_tasks = [t for t in self.open_tasks if t.kind in WIND_DOWN_TASKS]
         self.phase, self.step = phase, Step.WINDING_DOWN
         self.phase_started_at, self.phase_ends_at = now, None
         self.end_reason, self.ended_by = reason, by
-        return Transition(tasks=tasks, cancelled_tasks=cancelled, summary=reason)
+        return Transition(tasks=tasks, cancelled_tasks=cancelled, summary=reason, ended=True)
 
     # ------------------------------------------------------------- tasks
 

@@ -59,6 +59,8 @@ class PartnershipFacts:
     phase_started_at: datetime
     rag: str | None = None
     end_reason: str | None = None
+    # A scorecard recorded for the quarter under way (or one an exit cut short) that no QBR holds.
+    unreviewed_scorecard: dict[str, Any] | None = None
 
     @property
     def ended(self) -> bool:
@@ -283,6 +285,23 @@ def quarter_rows(partnership: PartnershipFacts, reviews: Iterable[ReviewFacts]) 
                 scorecard=card,
                 rag=None if card is None else card.get("rag"),
                 outcome=review.outcome,
+            )
+        )
+    card = partnership.unreviewed_scorecard
+    if card is not None:
+        # Recorded, never reviewed (the quarter is under way, or an exit ended it first): still on record.
+        rows.append(
+            QuarterRow(
+                partnership_id=partnership.id,
+                slug=partnership.slug,
+                partner=partnership.partner,
+                tier=partnership.tier,
+                run_quarter=len(qbrs) + 1,
+                calendar_quarter=calendar_quarter(partnership.phase_started_at),
+                reviewed_at=partnership.phase_started_at,
+                scorecard=card,
+                rag=card.get("rag"),
+                outcome="not reviewed",
             )
         )
     return rows

@@ -37,6 +37,11 @@ RUN_MONTHS = Span(6, 12)
 CRAWL_PILOT_CUSTOMERS = Span(1, 2)
 WALK_INVITED_CUSTOMERS = Span(5, 10)
 
+# Time runs for real; demos and tests compress it, never below this many seconds per
+# week (faster, and deadlines pass before a person or the machine can act).
+REAL_SECONDS_PER_WEEK = 7 * 24 * 3600
+FASTEST_SECONDS_PER_WEEK = 0.05
+
 # Run is reviewed every quarter; a quarter is 13 weeks.
 WEEKS_PER_QUARTER = 13
 WEEKS_PER_MONTH = 52 / 12

@@ -32,6 +32,10 @@ class PartnershipSnapshot(BaseModel):
     started_at: datetime
     phase_started_at: datetime
     updated_at: datetime
+    # Evidence an exit cut short before its review opened: the store keeps it for good.
+    # (Evidence of a phase under way is in the workflow's state; writing it on every
+    # correction would cost a record per Update.)
+    evidence: dict[str, Any] = {}
 
     def facts(self) -> dict[str, Any]:
         """Everything but the time it was taken: two snapshots with equal facts need one write."""
@@ -58,15 +62,19 @@ def snapshot_of(p: Partnership, now: datetime) -> PartnershipSnapshot:
         started_at=p.started_at,
         phase_started_at=p.phase_started_at,
         updated_at=now,
+        evidence=p.evidence_at_end or {},
     )
 
 
-def current_details(p: Partnership, latest: str) -> str:
+def current_details(p: Partnership, latest: str, record_problem: str | None = None) -> str:
     """The Markdown the Web UI shows on the workflow's page: phase, latest event, the gate as it stands."""
     charter = p.charter
-    lines = [
-        f"## {charter.partner.name} — {p.phase_label()} ({p.step.value})",
-        "",
+    lines = [f"## {charter.partner.name} — {p.phase_label()} ({p.step.value})", ""]
+    if p.time_scale.is_rehearsal:
+        lines += [f"**⏩ {p.time_scale.describe()}** (not a partnership of record)", ""]
+    if record_problem:
+        lines += [f"**⚠ The store refuses this partnership's record:** {record_problem}", ""]
+    lines += [
         f"**Tier** {int(charter.tier)} · **Leverage** {charter.leverage_strength.value} · "
         f"**Metric** {charter.measurement.metric.name}",
         "",
@@ -90,6 +98,7 @@ def current_details(p: Partnership, latest: str) -> str:
 def message_facts(p: Partnership) -> dict[str, Any]:
     """What every message about the partnership is written from (templates in charters/messages/)."""
     return {
+        "rehearsal": p.time_scale.describe(),
         "partner": p.charter.partner.name,
         "slug": p.charter.slug,
         "tier": int(p.charter.tier),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from partnerships.domain.charter import Charter
 from partnerships.domain.gates import GateEvaluation
@@ -30,12 +30,41 @@ class ActivityName:
 class StartPartnership(BaseModel):
     """The workflow's input. `resume` is set only when the workflow continues as new."""
 
+    model_config = ConfigDict(extra="forbid")
+
     charter: Charter | None = None
     time_scale: TimeScale = TimeScale()
     resume: Partnership | None = None
+    # Reminders, escalations and expiries already acted on (carried over continue-as-new).
+    fired: list[str] = Field(default_factory=list, max_length=10_000)
     # A run in Run continues as new at the first quarter boundary past this many events.
     # A quarter adds about 20, so no run grows much beyond it however many years it lasts.
     run_history_limit: int = Field(default=200, ge=1)
+    # In any phase, a run continues as new at its next quiet moment past this many events:
+    # people correcting evidence thousands of times never bring a run near Temporal's limits.
+    history_limit: int = Field(default=2_000, ge=100, le=20_000)
+    # A step the store refused for good (a data error) is tried again this often.
+    record_retry_seconds: float = Field(default=600, ge=0.1, le=86_400)
+
+    @classmethod
+    def read(cls, data: bytes, workflow_id: str, *, continued: bool) -> tuple[StartPartnership, list[str]]:
+        """The input as workflow `workflow_id` received it, and why it cannot run (empty when it can)."""
+        try:
+            start = cls.model_validate_json(data)
+        except ValidationError as error:
+            return cls(), [f"{'.'.join(str(part) for part in e['loc']) or 'input'}: {e['msg']}" for e in error.errors()]
+        return start, start.problems(workflow_id, continued=continued)
+
+    def problems(self, workflow_id: str, *, continued: bool) -> list[str]:
+        """Why this input cannot run as workflow `workflow_id`; empty when it can."""
+        if self.resume is not None and not continued:
+            return ["resume: a partnership's state is carried only by its own continue-as-new"]
+        charter = self.resume.charter if self.resume is not None else self.charter
+        if charter is None:
+            return ["charter: a new partnership needs its charter"]
+        if charter.workflow_id != workflow_id:
+            return [f"charter.slug: '{charter.slug}' belongs to workflow {charter.workflow_id}, not {workflow_id}"]
+        return []
 
 
 class PartnershipOutcome(BaseModel):
@@ -51,6 +80,8 @@ class PartnershipStatus(BaseModel):
     partnership: Partnership
     current_gate: GateEvaluation | None
     awaiting: str
+    # Set while the store refuses this partnership's record: what went wrong, for a person.
+    record_problem: str | None = None
 
 
 class DecisionAccepted(BaseModel):
@@ -87,6 +118,30 @@ class CreateTasksInput(BaseModel):
     created_at: datetime
     time_scale: TimeScale
 
+    @classmethod
+    def for_partnership(cls, p: Partnership, kind: TaskKind, reason: str | None, now: datetime) -> CreateTasksInput:
+        """The batch of `kind` tasks the partnership calls for now, with the facts their templates use."""
+        charter = p.charter
+        owners = charter.governance.decision_owners
+        return cls(
+            batch_key=p.batch_key(kind),
+            kind=kind,
+            partnership_id=p.workflow_id,
+            context=TaskContext(
+                partner=charter.partner.name,
+                slug=charter.slug,
+                phase_label=p.phase_label(),
+                pilot_customers=charter.timeline.crawl.pilot_customers,
+                invited_customers=charter.timeline.walk.invited_customers,
+                metric=charter.measurement.metric.name,
+                quarter=p.quarter,
+                owners={"us": owners.us.email, "partner": owners.partner.email},
+                reason=reason,
+            ),
+            created_at=now,
+            time_scale=p.time_scale,
+        )
+
 
 class CloseTasksInput(BaseModel):
     task_ids: list[str]
@@ -119,6 +174,9 @@ class StepRecord(BaseModel):
     """
 
     partnership_id: str
+    # The run that started this partnership: its rows belong to this chain of runs only,
+    # so a slug used again after the first partnership is gone never writes into its record.
+    chain_id: str
     snapshot: PartnershipSnapshot | None = None
     reviews: list[GateReview] = Field(default_factory=list)
     closed_tasks: list[CloseTasksInput] = Field(default_factory=list)
@@ -130,9 +188,44 @@ class StepRecord(BaseModel):
     def is_empty(self) -> bool:
         return not (self.snapshot or self.reviews or self.closed_tasks or self.new_tasks or self.notifications)
 
+    def add_review(self, review: GateReview) -> None:
+        """The latest copy of a review wins."""
+        self.reviews = [r for r in self.reviews if r.id != review.id] + [review]
+
+    def add_tasks(self, request: CreateTasksInput) -> None:
+        """A batch is created once, however often it is asked for."""
+        if all(b.batch_key != request.batch_key for b in self.new_tasks):
+            self.new_tasks.append(request)
+
+    def add_message(self, message: SendNotificationInput) -> None:
+        """A message is sent once, however often it is asked for (two acts racing to end a partnership)."""
+        if all(m.key != message.key for m in self.notifications):
+            self.notifications.append(message)
+
+    def followed_by(self, later: StepRecord) -> StepRecord:
+        """This step and a later one as one record, in order: for a step that must be written again."""
+        merged = self.model_copy(deep=True)
+        merged.snapshot = later.snapshot or self.snapshot
+        for review in later.reviews:
+            merged.add_review(review)
+        merged.closed_tasks += later.closed_tasks
+        for batch in later.new_tasks:
+            merged.add_tasks(batch)
+        for message in later.notifications:
+            merged.add_message(message)
+        return merged
+
 
 class StepRecorded(BaseModel):
     tasks: list[TaskRef] = Field(default_factory=list)
     # Notifications left in the outbox: the notifier was down, or is misconfigured.
     undelivered: int = 0
     notifier_misconfigured: str | None = None
+
+
+# The ApplicationError type of a step the store refused for good (a constraint or a value
+# the database rejects): retrying the same write cannot help until a person fixes the cause.
+RECORD_REFUSED = "RecordRefused"
+# The ApplicationError type of a record whose workflow id the store holds for an earlier
+# partnership: the new one cannot have a record of its own, and fails at once.
+SLUG_TAKEN = "SlugTaken"

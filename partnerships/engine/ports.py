@@ -40,11 +40,24 @@ class QueuedMessage(BaseModel):
     attempts: int = 0
 
 
+class RecordRefused(Exception):
+    """The store cannot take this record, and writing it again will not help (a value the
+    database rejects, a constraint): a person must fix the cause."""
+
+
+class SlugTaken(Exception):
+    """The store holds an earlier partnership under this workflow id: a slug names one partnership for good."""
+
+
 class Records(Protocol):
     """The store: a step written whole, and the outbox's messages delivered once each."""
 
     def write_step(self, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage]) -> None:
-        """One transaction; a task or message an earlier attempt wrote is kept as it is."""
+        """One transaction; a task or message an earlier attempt wrote is kept as it is.
+
+        Raises `SlugTaken` when the rows belong to another chain of runs, and `RecordRefused`
+        when the database rejects the record for a reason no retry can fix.
+        """
         ...
 
     def pending_message_keys(self, partnership_id: str) -> list[str]:

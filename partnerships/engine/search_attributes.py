@@ -23,6 +23,8 @@ RAG_STATUS = SearchAttributeKey.for_keyword("RagStatus")
 PHASE_STARTED_AT = SearchAttributeKey.for_datetime("PhaseStartedAt")
 # The next date something is due: signatures, the gate review opening, or the gate decision.
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
+# Set only on rehearsals (compressed time), e.g. "rehearsal: 1 week = 0.5 s": never mistaken for the real thing.
+TIME_SCALE = SearchAttributeKey.for_keyword("PartnershipTimeScale")
 
 ALL_KEYS = (
     PHASE,
@@ -35,6 +37,7 @@ ALL_KEYS = (
     RAG_STATUS,
     PHASE_STARTED_AT,
     NEXT_DEADLINE,
+    TIME_SCALE,
 )
 
 

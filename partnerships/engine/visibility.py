@@ -17,7 +17,7 @@ from temporalio.common import (
 )
 
 from partnerships.domain.charter import Charter
-from partnerships.domain.lifecycle import Partnership, Phase, Step
+from partnerships.domain.lifecycle import Partnership, Phase, Step, TimeScale
 from partnerships.engine.search_attributes import (  # noqa: F401 - re-exported: the keys are part of this module's story
     ALL_KEYS,
     LAST_GATE_OUTCOME,
@@ -30,19 +30,23 @@ from partnerships.engine.search_attributes import (  # noqa: F401 - re-exported:
     REVIEW_DEADLINE,
     STEP,
     TIER,
+    TIME_SCALE,
     register_missing,
 )
 
 
-def initial_search_attributes(charter: Charter) -> list[SearchAttributePair]:
+def initial_search_attributes(charter: Charter, scale: TimeScale) -> list[SearchAttributePair]:
     """Set when the workflow starts, so a new partnership is filterable at once."""
-    return [
+    pairs: list[SearchAttributePair] = [
         SearchAttributePair(PHASE, Phase.CHARTER.value),
         SearchAttributePair(STEP, Step.SIGNING.value),
         SearchAttributePair(PARTNER, charter.partner.name),
         SearchAttributePair(TIER, int(charter.tier)),
         SearchAttributePair(LEVERAGE, charter.leverage_strength.value),
     ]
+    if scale.is_rehearsal:
+        pairs.append(SearchAttributePair(TIME_SCALE, scale.describe()))
+    return pairs
 
 
 def _current_values(partnership: Partnership) -> dict[SearchAttributeKey[Any], Any]:
@@ -70,6 +74,7 @@ def _current_values(partnership: Partnership) -> dict[SearchAttributeKey[Any], A
         # add upserts: recorded histories keep replaying.
         PHASE_STARTED_AT: partnership.phase_started_at,
         NEXT_DEADLINE: next_deadline(partnership),
+        TIME_SCALE: partnership.time_scale.describe() or None,
     }
 
 

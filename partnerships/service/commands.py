@@ -20,9 +20,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from partnerships.domain.charter import Charter
 from partnerships.domain.lifecycle import TimeScale
-from partnerships.domain.vocabulary import WORKFLOW_ID_PREFIX, workflow_id_for
+from partnerships.domain.vocabulary import WORKFLOW_ID_PREFIX, WORKFLOW_TYPE, workflow_id_for
 from partnerships.engine import visibility
-from partnerships.engine.contracts import PartnershipStatus, StartPartnership
+from partnerships.engine.contracts import PartnershipOutcome, PartnershipStatus, StartPartnership
 from partnerships.engine.refusals import Refused, problems_of
 from partnerships.service.portfolio_query import PortfolioFilter, list_partnerships, portfolio_query
 from workflows import PartnershipWorkflow
@@ -42,35 +42,42 @@ async def start_partnership(
     *,
     task_queue: str,
     time_scale: TimeScale | None = None,
-    run_history_limit: int | None = None,
+    **limits: Any,
 ) -> WorkflowHandle[PartnershipWorkflow, Any]:
-    start = StartPartnership(charter=charter, time_scale=time_scale or TimeScale())
-    if run_history_limit is not None:
-        start.run_history_limit = run_history_limit
+    """Start the partnership's workflow; `limits` sets StartPartnership's history and retry limits."""
+    scale = time_scale or TimeScale()
+    start = StartPartnership(charter=charter, time_scale=scale, **{k: v for k, v in limits.items() if v is not None})
+    rehearsal = f" ({scale.describe()})" if scale.is_rehearsal else ""
     try:
-        return await client.start_workflow(
-            PartnershipWorkflow.run,
+        # Started by name: the workflow reads its input itself (see PartnershipWorkflow.__init__).
+        handle = await client.start_workflow(
+            WORKFLOW_TYPE,
             start,
+            result_type=PartnershipOutcome,
             id=charter.workflow_id,
             task_queue=task_queue,
             # A slug names one partnership for good: its tasks and records are keyed by it.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(visibility.initial_search_attributes(charter)),
+            search_attributes=TypedSearchAttributes(visibility.initial_search_attributes(charter, scale)),
             static_summary=f"{charter.partner.name} — tier {int(charter.tier)} {charter.partner.kind.value} "
-            "partnership",
-            static_details=_static_details(charter),
+            f"partnership{rehearsal}",
+            static_details=_static_details(charter, scale),
         )
     except WorkflowAlreadyStartedError:
         raise Refused(
             f"slug: a partnership '{charter.slug}' already exists (workflow {charter.workflow_id}); "
             "each partnership needs its own slug"
         ) from None
+    return client.get_workflow_handle_for(
+        PartnershipWorkflow.run, handle.id, first_execution_run_id=handle.first_execution_run_id
+    )
 
 
-def _static_details(charter: Charter) -> str:
+def _static_details(charter: Charter, scale: TimeScale) -> str:
     goals = "\n".join(f"- {g}" for g in charter.goals.us + charter.goals.partner + charter.goals.customers)
+    rehearsal = f"**⏩ {scale.describe()}** (not a partnership of record)  \n" if scale.is_rehearsal else ""
     return (
-        f"**Partner:** {charter.partner.name} ({charter.partner.kind.value})  \n"
+        f"{rehearsal}**Partner:** {charter.partner.name} ({charter.partner.kind.value})  \n"
         f"**Tier:** {int(charter.tier)} — {charter.tier.label}  \n"
         f"**Leverage:** {', '.join(lv.value for lv in charter.leverage)} ({charter.leverage_strength.value})  \n"
         f"**Metric:** {charter.measurement.metric.name}, baseline {charter.measurement.metric.baseline:g} "

@@ -122,4 +122,6 @@ def _portfolio_row(execution: WorkflowExecution, now: datetime) -> dict[str, Any
         "review_deadline": _iso(deadline),
         "overdue": deadline is not None and deadline < now,
         "rag": attributes.get(keys.RAG_STATUS),
+        # Compressed time ("rehearsal: 1 week = 0.5 s"); None for a partnership of record.
+        "rehearsal": attributes.get(keys.TIME_SCALE),
     }

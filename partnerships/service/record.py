@@ -49,6 +49,9 @@ def status_facts(status: PartnershipStatus) -> dict[str, Any]:
         ],
         "open_tasks": [t.model_dump(mode="json") for t in p.open_tasks],
         "end_reason": p.end_reason,
+        "unreviewed_evidence": p.unreviewed_evidence(),
+        "rehearsal": p.time_scale.describe() or None,
+        "record_problem": status.record_problem,
     }
 
 
@@ -94,6 +97,7 @@ def full_record(current: PartnershipStatus, store: Store) -> dict[str, Any]:
             )
         ],
         "reviews": [dataclasses.asdict(r) for r in ordered],
+        "unreviewed_evidence": p.unreviewed_evidence(),
         "tasks": [dataclasses.asdict(t) for t in tasks],
     }
 

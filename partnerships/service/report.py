@@ -57,7 +57,14 @@ def partnership_facts(row: PartnershipRow) -> PartnershipFacts:
         phase_started_at=_aware(row.phase_started_at),
         rag=row.rag,
         end_reason=row.end_reason,
+        unreviewed_scorecard=_unreviewed_scorecard(row),
     )
+
+
+def _unreviewed_scorecard(row: PartnershipRow) -> dict[str, Any] | None:
+    evidence = json.loads(row.evidence_json) if row.evidence_json else {}
+    card = evidence.get("scorecard") if isinstance(evidence, dict) else None
+    return card if isinstance(card, dict) else None
 
 
 def review_facts(row: GateReviewRow) -> ReviewFacts:

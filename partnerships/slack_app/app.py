@@ -188,7 +188,7 @@ class GateDecisions:
         await client.chat_update(
             channel=place.channel,
             ts=place.ts,
-            text=f"{title} — decided by {review.decision.decided_by_name}",
+            text=blocks.escape(f"{title} — decided by {review.decision.decided_by_name}"),
             blocks=blocks.review_blocks(card, title=title, decided_by_slack_user=slack_user),
         )
 
@@ -217,7 +217,7 @@ class GateDecisions:
     @staticmethod
     async def _tell(client: AsyncWebClient, place: MessagePlace, user: str, text: str) -> None:
         """A message only the person who clicked sees."""
-        await client.chat_postEphemeral(channel=place.channel, user=user, text=text)
+        await client.chat_postEphemeral(channel=place.channel, user=user, text=blocks.escape(text))
 
 
 def _needs_written_reason(outcome: Outcome, review: GateReview) -> bool:

@@ -184,7 +184,7 @@ async def test_a_start_with_a_bad_charter_starts_nothing(client: Client, setting
                 "recorded_by": US,
                 "pilot": {"customer": "A", "metric_before": 1, "metric_after": "NaN", "would_recommend": True},
             },
-            "finite number",
+            "pilot.metric_after: Input should be a valid number",
         ),
         ("decide", {"reviewer": US, "outcome": "maybe"}, "Input should be"),
         ("sign_charter", {"signer": US, "sneaky": True}, "Extra inputs are not permitted"),

@@ -178,9 +178,10 @@ async def test_overdue_lists_only_gate_reviews_past_their_deadline(
     client: Client, settings: Settings, store: Store
 ) -> None:
     portfolio = Portfolio(client, settings, unique_prefix())
-    # A week lasts a second: Crawl ends after 4 s, the 30-day review window after 4.3 s more,
-    # and the policy decides 4.3 s after that, long enough to see the review overdue.
-    unhurried = TimeScale(seconds_per_week=1.0)
+    # A week lasts two seconds: Crawl ends after 8 s, the reviewers' 30-day window 8.6 s later,
+    # and the policy decides 8.6 s after that: on a busy machine there are still seconds to
+    # spare between "overdue" and "decided by policy" (a 1 s week once lost that race).
+    unhurried = TimeScale(seconds_per_week=2.0)
 
     async def in_crawl_review(slug: str) -> None:
         await sign_both(client, slug)

@@ -51,6 +51,7 @@ def crawl_begins() -> StepRecord:
     }
     return StepRecord(
         partnership_id=PARTNERSHIP,
+        chain_id="one-run",
         new_tasks=[
             CreateTasksInput(
                 batch_key=batch,

@@ -104,9 +104,9 @@ def review_blocks(
             "type": "section",
             "fields": [
                 _mrkdwn(f"*Partnership*\n<{card.link}|{card.partnership_id}>"),
-                _mrkdwn(f"*Partner*\n{_escape(card.partner)}"),
+                _mrkdwn(f"*Partner*\n{escape(card.partner)}"),
                 _mrkdwn(f"*Tier*\n{card.tier if card.tier is not None else '—'}"),
-                _mrkdwn(f"*Phase*\n{_escape(card.phase_label)} · {_escape(review.label)}"),
+                _mrkdwn(f"*Phase*\n{escape(card.phase_label)} · {escape(review.label)}"),
             ],
         },
         {"type": "divider"},
@@ -118,9 +118,9 @@ def review_blocks(
                 "type": "section",
                 "block_id": f"criterion-{criterion.key}"[:255],
                 "text": _mrkdwn(
-                    f"{verdict} · {_escape(criterion.question)}\n"
-                    f"Measured: *{_escape(criterion.measured or 'not recorded')}* · "
-                    f"Threshold: {_escape(criterion.threshold)}"
+                    f"{verdict} · {escape(criterion.question)}\n"
+                    f"Measured: *{escape(criterion.measured or 'not recorded')}* · "
+                    f"Threshold: {escape(criterion.threshold)}"
                 ),
             }
         )
@@ -129,7 +129,7 @@ def review_blocks(
             "type": "section",
             "block_id": "recommendation",
             "text": _mrkdwn(
-                f"*Recommendation: {evaluation.recommendation.value}* — {_escape(evaluation.rationale)}\n"
+                f"*Recommendation: {evaluation.recommendation.value}* — {escape(evaluation.rationale)}\n"
                 f"Gate {'passed' if evaluation.passed else 'failing'}"
             ),
         }
@@ -191,12 +191,12 @@ def decision_buttons(workflow_id: str, review: GateReview) -> list[Block]:
 
 
 def decision_block(decision: Decision, slack_user: str | None = None) -> Block:
-    who = _escape(decision.decided_by_name) + (f" (<@{slack_user}>)" if slack_user else "")
+    who = escape(decision.decided_by_name) + (f" (<@{slack_user}>)" if slack_user else "")
     text = f"*Decided: {decision.outcome.value}* by {who} on {_slack_date(decision.decided_at)}"
     if decision.overrides_failing_gate:
         text += "\n:warning: *Override of a failing gate*"
     if decision.reason:
-        text += f"\n> {_escape(decision.reason)}"
+        text += f"\n> {escape(decision.reason)}"
     return {"type": "section", "block_id": "decision", "text": _mrkdwn(text)}
 
 
@@ -205,7 +205,8 @@ def generic_blocks(message: OutgoingMessage) -> list[Block]:
     body = message.body.replace(message.link, "").strip()
     if body:
         # The templates are Markdown; Slack's mrkdwn marks bold with single asterisks.
-        blocks.append({"type": "section", "text": _mrkdwn(body.replace("**", "*"))})
+        # Charter text is people's text: escaped, so `<!channel>` or `<url|label>` in it stays literal.
+        blocks.append({"type": "section", "text": _mrkdwn(escape(body).replace("**", "*"))})
     blocks.append(
         {
             "type": "actions",
@@ -228,13 +229,13 @@ def reason_modal(pending: PendingDecision, review: GateReview) -> Block:
         title, label = "Override failing gate", "Why go although the gate is failing?"
         failing = ", ".join(c.key for c in review.evaluation.failing)
         intro = (
-            f"The {_escape(review.label)} is failing ({_escape(failing)}). A go needs a written reason that "
+            f"The {escape(review.label)} is failing ({escape(failing)}). A go needs a written reason that "
             "stays on record next to your name."
         )
         min_length = rules.MIN_OVERRIDE_REASON_CHARS
     else:
         title, label = "Restart Crawl", "What changes in the new Crawl?"
-        intro = f"Restarting Crawl after the {_escape(review.label)} needs the changes, written down."
+        intro = f"Restarting Crawl after the {escape(review.label)} needs the changes, written down."
         min_length = 1
     return {
         "type": "modal",
@@ -273,7 +274,12 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _escape(text: str) -> str:
+def fallback_text(message: OutgoingMessage) -> str:
+    """The notification text (and what clients without blocks show): escaped like every mrkdwn text."""
+    return escape(message.subject)
+
+
+def escape(text: str) -> str:
     """Slack's three control characters; everything else is literal."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 

@@ -82,7 +82,7 @@ class SlackNotifier:
                     return earlier
             response = self._client.chat_postMessage(
                 channel=channel,
-                text=message.subject,
+                text=blocks.fallback_text(message),
                 blocks=blocks.message_blocks(message),
                 metadata={"event_type": EVENT_TYPE, "event_payload": {"key": message.key}},
                 unfurl_links=False,
