@@ -58,7 +58,8 @@ def _when(value: datetime | str | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M}"
 
 
-def print_record(current: PartnershipStatus, record: dict[str, Any]) -> None:
+def print_heading(current: PartnershipStatus) -> None:
+    """Who, where, whether it is a rehearsal or its record is refused, and what it waits for."""
     p = current.partnership
     out.print(f"[bold]{escape(p.charter.partner.name)}[/bold] [dim]{p.workflow_id}[/dim]")
     out.print(
@@ -70,6 +71,11 @@ def print_record(current: PartnershipStatus, record: dict[str, Any]) -> None:
     if current.record_problem:
         out.print(f"[bold red]the store refuses this partnership's record:[/bold red] {escape(current.record_problem)}")
     out.print(f"awaiting: {escape(current.awaiting)}")
+
+
+def print_record(current: PartnershipStatus, record: dict[str, Any]) -> None:
+    p = current.partnership
+    print_heading(current)
     if p.end_reason:
         out.print(f"ended: {escape(p.end_reason)}")
     out.print(f"\n[bold]Charter[/bold]\n  sent for signature {_when(p.started_at)}")

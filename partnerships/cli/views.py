@@ -25,7 +25,7 @@ from partnerships.cli.app import (
     run_async,
 )
 from partnerships.cli.options import parse_time_scale
-from partnerships.cli.render import deadline_cell, json_default, print_gate, print_record, rag_cell
+from partnerships.cli.render import deadline_cell, json_default, print_gate, print_heading, print_record, rag_cell
 
 if TYPE_CHECKING:
     pass
@@ -42,22 +42,14 @@ def status(reference: Reference, as_json: JsonFlag = False) -> None:
         sys.stdout.write(json.dumps(status_facts(current), indent=2) + "\n")
         return
     p = current.partnership
-    out.print(f"[bold]{p.charter.partner.name}[/bold] [dim]{p.workflow_id}[/dim]")
-    out.print(
-        f"tier {int(p.charter.tier)} · {p.charter.leverage_strength.value} leverage · "
-        f"[bold cyan]{p.phase_label()}[/bold cyan] ({p.step.value})"
-    )
-    if p.time_scale.is_rehearsal:
-        out.print(f"[yellow]⏩ {p.time_scale.describe()}[/yellow] (not a partnership of record)")
-    if current.record_problem:
-        out.print(f"[bold red]the store refuses this partnership's record:[/bold red] {escape(current.record_problem)}")
-    out.print(f"awaiting: {current.awaiting}")
+    print_heading(current)
     if p.signatures:
         out.print(
-            "signed: " + ", ".join(f"{s.name} ({s.side.value}) {s.signed_at:%Y-%m-%d %H:%M}" for s in p.signatures)
+            "signed: "
+            + ", ".join(f"{escape(s.name)} ({s.side.value}) {s.signed_at:%Y-%m-%d %H:%M}" for s in p.signatures)
         )
     if p.end_reason:
-        out.print(f"ended: {p.end_reason}")
+        out.print(f"ended: {escape(p.end_reason)}")
     if current.current_gate:
         title = p.review.label if p.review else f"{p.phase_label()} gate so far"
         print_gate(current.current_gate, title)
@@ -66,13 +58,13 @@ def status(reference: Reference, as_json: JsonFlag = False) -> None:
         if d:
             flag = " [bold red]OVERRIDE[/bold red]" if d.overrides_failing_gate else ""
             out.print(
-                f"• {review.label}: [bold]{d.outcome.value}[/bold] by {d.decided_by_name}{flag} "
-                f"{d.decided_at:%Y-%m-%d %H:%M}" + (f" — {d.reason}" if d.reason else "")
+                f"• {review.label}: [bold]{d.outcome.value}[/bold] by {escape(d.decided_by_name)}{flag} "
+                f"{d.decided_at:%Y-%m-%d %H:%M}" + (f" — {escape(d.reason)}" if d.reason else "")
             )
     if p.open_tasks:
         out.print(f"open tasks ({len(p.open_tasks)}):")
         for t in p.open_tasks:
-            out.print(f"  ☐ {t.title} [dim]{t.owner} · {t.id}[/dim]")
+            out.print(f"  ☐ {escape(t.title)} [dim]{t.owner} · {escape(t.id)}[/dim]")
 
 
 @app.command("list")
