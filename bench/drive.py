@@ -115,8 +115,12 @@ async def decide_go(client: Client, slug: str, anomalies: Anomalies, reason: str
     try:
         await _update(client, slug, PartnershipWorkflow.decide, request)
     except service.Refused as refused:
-        # Only when policy decided first: the lifecycle goes on, its history has extra events.
+        # Policy decided first, or the period ended before the driver's evidence landed (a busy
+        # machine): the lifecycle goes on, its history has extra events, and the run counts it.
         anomalies.refused.append(str(refused))
+        if any(problem.startswith("reason:") for problem in refused.problems):
+            late = request.model_copy(update={"reason": "evidence landed after the review opened (bench driver)"})
+            await _update(client, slug, PartnershipWorkflow.decide, late)
 
 
 async def record_walk(client: Client, slug: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from partnerships.domain.lifecycle import GateReview
@@ -41,9 +41,9 @@ ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_inte
 # scheduled, started and completed activity plus the workflow task that follows.
 # Room for the store and one try of each message (the Slack client gives up after 10 s).
 LOCAL_ACTIVITY_TIMEOUT = timedelta(seconds=30)
-# When the store stays out of reach this long, the record goes on as a regular activity,
-# retried without limit and without holding a workflow task open.
-LOCAL_ACTIVITY_BUDGET = timedelta(minutes=1)
+# When the store stays out of reach longer than its budget (StartPartnership.local_record_seconds,
+# a minute), the record goes on as a regular activity, retried without limit and without
+# holding a workflow task open.
 
 
 class StepJournal:
@@ -54,6 +54,7 @@ class StepJournal:
         partner: str,
         written_snapshot: PartnershipSnapshot | None,
         retry_refused_after: timedelta,
+        local_budget: timedelta,
         on_recorded: Callable[[StepRecorded], None],
     ) -> None:
         self._partnership_id = partnership_id
@@ -68,6 +69,7 @@ class StepJournal:
         # One write at a time: the retry of a refused step and the next step never overlap.
         self._writing = asyncio.Lock()
         self._retry_refused_after = retry_refused_after
+        self._local_budget = local_budget
         self._retrying: asyncio.Task[None] | None = None
         self.refused: str | None = None
         self._on_recorded = on_recorded
@@ -115,6 +117,7 @@ class StepJournal:
             recorded: StepRecorded = await _local_first(
                 ActivityName.RECORD_STEP,
                 step,
+                budget=self._local_budget,
                 summary=f"Record {self._partner}: {_describe(step)}",
                 result_type=StepRecorded,
             )
@@ -224,21 +227,23 @@ def _describe(step: StepRecord) -> str:
     return ", ".join(parts)
 
 
-async def _local_first(name: str, arg: Any, *, summary: str, result_type: type | None = None) -> Any:
+async def _local_first(name: str, arg: Any, *, budget: timedelta, summary: str, result_type: type | None = None) -> Any:
     try:
         return await workflow.execute_local_activity(
             name,
             arg,
             start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
-            schedule_to_close_timeout=LOCAL_ACTIVITY_BUDGET,
+            schedule_to_close_timeout=budget,
             retry_policy=ACTIVITY_RETRY,
             summary=summary[:200],
             result_type=result_type,
         )
-    except ActivityError as error:
-        cause = error.cause
-        if isinstance(cause, ApplicationError) and cause.non_retryable:
-            raise  # the same call cannot do better as a regular activity
+    except FailureError as error:
+        # A local activity's failure arrives as raised (an ApplicationError, or a TimeoutError once
+        # its budget is spent); only a non-retryable one, or a cancellation, is final.
+        cause = error.cause if isinstance(error, ActivityError) else error
+        if isinstance(cause, CancelledError) or (isinstance(cause, ApplicationError) and cause.non_retryable):
+            raise
         workflow.logger.warning("%s kept failing (%s): retrying it as a regular activity", name, cause)
         return await _activity(name, arg, summary=summary, result_type=result_type)
 

@@ -85,6 +85,7 @@ class PartnershipWorkflow:
             p.charter.partner.name,
             views.snapshot_of(p, workflow.now()) if resumed else None,
             retry_refused_after=timedelta(seconds=self._start.record_retry_seconds),
+            local_budget=timedelta(seconds=self._start.local_record_seconds),
             on_recorded=self._recorded,
         )
         self._shown_attributes = self._search_attribute_fingerprint() if resumed else []

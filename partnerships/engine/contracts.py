@@ -45,6 +45,9 @@ class StartPartnership(BaseModel):
     history_limit: int = Field(default=2_000, ge=100, le=20_000)
     # A step the store refused for good (a data error) is tried again this often.
     record_retry_seconds: float = Field(default=600, ge=0.1, le=86_400)
+    # How long a step's record may try as a local activity (holding its workflow task) before
+    # it goes on as a regular activity, retried without limit.
+    local_record_seconds: float = Field(default=60, ge=1, le=600)
 
     @classmethod
     def read(cls, data: bytes, workflow_id: str, *, continued: bool) -> tuple[StartPartnership, list[str]]:

@@ -385,3 +385,37 @@ def test_any_interleaving_of_concurrent_acts_leaves_the_store_equal_to_the_workf
     folder = tmp_path_factory.mktemp("interleaving")
     own = Settings(DATABASE_URL=f"sqlite:///{folder / 'p.db'}", PARTNERSHIPS_TASK_QUEUE=f"test-{uuid.uuid4()}")
     asyncio.run(_waves_of_concurrent_acts(env.client.service_client.config.target_host, own, waves))
+
+
+async def test_a_store_out_of_reach_longer_than_the_local_budget_is_written_by_a_regular_activity(
+    client: Client, settings: Settings, store: Store
+) -> None:
+    charter = example_charter()
+    async with running_worker(client, settings, store):
+        handle = await start(client, settings, charter, TimeScale(), local_record_seconds=1)
+        await sign_both(client, charter.slug)
+        await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
+        await settle(client, charter.workflow_id)
+        # Another process holds SQLite's write lock: the exit's step waits past its local budget.
+        with store.engine.connect() as blocker:
+            blocker.exec_driver_sql("BEGIN EXCLUSIVE")
+            await service.update(client, charter.slug, W.exit, EXIT)
+            await _until_history_shows(handle, "ACTIVITY_TASK_SCHEDULED")
+            blocker.exec_driver_sql("ROLLBACK")
+        status = await wait_for(client, charter.slug, lambda s: s.partnership.step is Step.WINDING_DOWN)
+        status = await _settled_state(client, charter.slug, charter.workflow_id)
+    description = await handle.describe()
+    assert description.status is not None and description.status.name == "RUNNING"
+    _assert_store_matches(store, status)
+
+
+async def _until_history_shows(handle: Any, event: str, timeout: float = 60) -> None:
+    from temporalio.api.enums.v1 import EventType
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        events = (await handle.fetch_history()).events
+        if any(EventType.Name(e.event_type) == f"EVENT_TYPE_{event}" for e in events):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no {event} in the history")
