@@ -48,7 +48,9 @@ class StepRecorder:
             # The outbox delivers oldest first: a step's messages keep the order they were made in.
             messages.append(self._messenger.compose(message, created_at + timedelta(microseconds=position)))
         try:
-            self._records.write_step(step, [task for made in batches.values() for task in made], messages)
+            self._records.write_step(
+                step, [task for made in batches.values() for task in made], messages, wait_at_most=_time_left()
+            )
         except RecordRefused as error:
             raise ApplicationError(
                 f"the store refused the record: {error}", type=RECORD_REFUSED, non_retryable=True
@@ -72,3 +74,21 @@ class StepRecorder:
                     recorded.notifier_misconfigured = error.message
                 activity.logger.warning("notification %s left in the outbox: %s", key, error)
                 return
+
+
+def _time_left() -> float | None:
+    """Seconds this attempt may still wait for the store, a little short of its deadline: an
+    attempt that gives up by itself ends cleanly, while one the worker must cancel keeps a
+    thread blocked on the store. None outside an activity (a rebuild)."""
+    if not activity.in_activity():
+        return None
+    info = activity.info()
+    deadlines = []
+    if info.start_to_close_timeout:
+        deadlines.append(info.started_time + info.start_to_close_timeout)
+    if info.schedule_to_close_timeout and info.scheduled_time:
+        deadlines.append(info.scheduled_time + info.schedule_to_close_timeout)
+    if not deadlines:
+        return None
+    left = (min(deadlines) - datetime.now(UTC)).total_seconds()
+    return max(left * 0.8, 0.0)

@@ -227,14 +227,33 @@ def _describe(step: StepRecord) -> str:
     return ", ".join(parts)
 
 
+def _local_retry(budget: timedelta) -> RetryPolicy:
+    """The regular retry policy, cut to the attempts whose backoffs fit in the budget.
+
+    The worker does not stop retrying a failing local activity when its schedule-to-close
+    timeout passes, so the number of attempts is what ends the local phase."""
+    longest = ACTIVITY_RETRY.maximum_interval.total_seconds() if ACTIVITY_RETRY.maximum_interval else float("inf")
+    waited, backoff, attempts = 0.0, ACTIVITY_RETRY.initial_interval.total_seconds(), 1
+    while waited + backoff <= budget.total_seconds():
+        waited, attempts = waited + backoff, attempts + 1
+        backoff = min(backoff * ACTIVITY_RETRY.backoff_coefficient, longest)
+    return RetryPolicy(
+        initial_interval=ACTIVITY_RETRY.initial_interval,
+        backoff_coefficient=ACTIVITY_RETRY.backoff_coefficient,
+        maximum_interval=ACTIVITY_RETRY.maximum_interval,
+        maximum_attempts=attempts,
+    )
+
+
 async def _local_first(name: str, arg: Any, *, budget: timedelta, summary: str, result_type: type | None = None) -> Any:
     try:
         return await workflow.execute_local_activity(
             name,
             arg,
             start_to_close_timeout=LOCAL_ACTIVITY_TIMEOUT,
+            # Each attempt also gives up waiting for the store by this deadline (activities/steps.py).
             schedule_to_close_timeout=budget,
-            retry_policy=ACTIVITY_RETRY,
+            retry_policy=_local_retry(budget),
             summary=summary[:200],
             result_type=result_type,
         )

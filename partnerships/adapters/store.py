@@ -10,19 +10,19 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, inspect, text
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from partnerships.domain.lifecycle import GateReview
 from partnerships.domain.views import PartnershipSnapshot
 from partnerships.engine.contracts import CloseTasksInput, StepRecord
-from partnerships.engine.ports import NewTask, QueuedMessage, RecordRefused, SlugTaken
+from partnerships.engine.ports import NewTask, QueuedMessage, RecordRefused, SlugTaken, StoreBusy
 
 
 class PartnershipRow(SQLModel, table=True):
@@ -104,17 +104,21 @@ class NotificationRow(SQLModel, table=True):
     context_json: str | None = None
 
 
+# How long a writer waits for SQLite's lock when its caller set no deadline.
+SQLITE_PATIENCE = 30.0
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_PATIENCE})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             # WAL lets the CLI read while the worker writes.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_PATIENCE * 1000)}")
             cursor.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
@@ -153,9 +157,7 @@ class Store:
         # SQLite takes one writer at a time and makes the others sleep and retry: with many
         # activity threads that backoff, not the writing, is what a step waits for. Writers
         # in this process queue on a lock instead. Other databases lock rows themselves.
-        self._writing: AbstractContextManager[Any] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
-        )
+        self._writing = threading.Lock() if engine.dialect.name == "sqlite" else _NoLock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -180,11 +182,36 @@ class Store:
             )
 
     @contextmanager
-    def writing(self) -> Iterator[Session]:
-        """A session for a write transaction: commit inside, keep it short (no network calls)."""
+    def writing(self, wait_at_most: float | None = None) -> Iterator[Session]:
+        """A session for a write transaction: commit inside, keep it short (no network calls).
+
+        With `wait_at_most`, a store another writer keeps locked longer than that many seconds
+        raises `StoreBusy` instead: a caller with a deadline gives up in time, and no thread
+        stays blocked on a store that is out of reach.
+        """
         self.check()
-        with self._writing, self.session() as session:
-            yield session
+        patience = SQLITE_PATIENCE if wait_at_most is None else max(wait_at_most, 0.0)
+        if not self._writing.acquire(timeout=patience):
+            raise StoreBusy(f"another writer in this process held the store for {patience:.1f} s")
+        try:
+            with self.session() as session:
+                self._limit_lock_wait(session, patience)
+                try:
+                    yield session
+                except OperationalError as error:
+                    if not _is_lock_timeout(error):
+                        raise
+                    raise StoreBusy(f"the store stayed locked for {patience:.1f} s: {_first_line(error)}") from None
+        finally:
+            self._writing.release()
+
+    def _limit_lock_wait(self, session: Session, patience: float) -> None:
+        milliseconds = max(int(patience * 1000), 1)
+        if self.engine.dialect.name == "sqlite":
+            session.connection().exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
+        elif self.engine.dialect.name == "postgresql":
+            # Only for this transaction: the pooled connection keeps its own setting.
+            session.connection().exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
 
     def upsert(self, row: SQLModel) -> None:
         """Write the row as given; writing the same row again changes nothing."""
@@ -209,22 +236,30 @@ class Store:
 
     # ------------------------------------------------------- the engine's writes
 
-    def write_step(self, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage]) -> None:
+    def write_step(
+        self,
+        step: StepRecord,
+        tasks: list[NewTask],
+        messages: list[QueuedMessage],
+        wait_at_most: float | None = None,
+    ) -> None:
         """One transaction: a step is in the store whole or not at all, and costs one commit."""
         try:
-            self._write_step(step, tasks, messages)
+            self._write_step(step, tasks, messages, wait_at_most)
         except IntegrityError:
             # Another attempt of the same step may have committed between our look and our
             # insert (two workers): the second look finds its rows and skips them.
             try:
-                self._write_step(step, tasks, messages)
+                self._write_step(step, tasks, messages, wait_at_most)
             except IntegrityError as error:
                 raise RecordRefused(_first_line(error)) from None
         except DataError as error:
             raise RecordRefused(_first_line(error)) from None
 
-    def _write_step(self, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage]) -> None:
-        with self.writing() as session:
+    def _write_step(
+        self, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage], wait_at_most: float | None
+    ) -> None:
+        with self.writing(wait_at_most) as session:
             existing = session.get(PartnershipRow, step.partnership_id)
             if existing is not None and existing.chain_id not in (None, step.chain_id):
                 raise SlugTaken(
@@ -411,6 +446,21 @@ def _close_tasks(session: Session, closure: CloseTasksInput) -> None:
         if row.status == "open":
             row.status, row.closed_at, row.closed_by = closure.status, closure.at, closure.by
             session.add(row)
+
+
+def _is_lock_timeout(error: OperationalError) -> bool:
+    # SQLite: "database is locked"; PostgreSQL: lock_not_available (SQLSTATE 55P03).
+    return "database is locked" in str(error.orig) or getattr(error.orig, "sqlstate", None) == "55P03"
+
+
+class _NoLock:
+    """Other databases lock rows themselves: writers in this process need not queue."""
+
+    def acquire(self, timeout: float = -1) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
 
 
 def _first_line(error: Exception) -> str:

@@ -45,6 +45,10 @@ class RecordRefused(Exception):
     database rejects, a constraint): a person must fix the cause."""
 
 
+class StoreBusy(RuntimeError):
+    """The store stayed locked past the writer's patience: nothing was written, a retry may succeed."""
+
+
 class SlugTaken(Exception):
     """The store holds an earlier partnership under this workflow id: a slug names one partnership for good."""
 
@@ -52,11 +56,18 @@ class SlugTaken(Exception):
 class Records(Protocol):
     """The store: a step written whole, and the outbox's messages delivered once each."""
 
-    def write_step(self, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage]) -> None:
+    def write_step(
+        self,
+        step: StepRecord,
+        tasks: list[NewTask],
+        messages: list[QueuedMessage],
+        wait_at_most: float | None = None,
+    ) -> None:
         """One transaction; a task or message an earlier attempt wrote is kept as it is.
 
-        Raises `SlugTaken` when the rows belong to another chain of runs, and `RecordRefused`
-        when the database rejects the record for a reason no retry can fix.
+        Raises `SlugTaken` when the rows belong to another chain of runs, `RecordRefused`
+        when the database rejects the record for a reason no retry can fix, and `StoreBusy`
+        when the store stays locked longer than `wait_at_most` seconds (a retry may succeed).
         """
         ...
 
