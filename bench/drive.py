@@ -17,6 +17,7 @@ from bench.skeleton import SkeletonInput, SkeletonWorkflow, stage_marker
 from devtools.samples import sample_scorecard
 from partnerships.adapters.charter_file import load_charter
 from partnerships.adapters.config import REPO_ROOT
+from partnerships.adapters.keys import Keyring
 from partnerships.domain.charter import Charter
 from partnerships.domain.gates import Outcome, PilotResult
 from partnerships.domain.lifecycle import (
@@ -45,6 +46,10 @@ POLL_SECONDS = 0.2
 WAIT_TIMEOUT = 300.0
 
 
+# The bench's people sign their acts like anyone else's (throwaway keys, made per run).
+KEYRING = Keyring()
+
+
 def bench_charter() -> Charter:
     """The Acme example, unique, with the shortest phases and the longest windows the framework allows.
 
@@ -56,7 +61,7 @@ def bench_charter() -> Charter:
     data["timeline"]["walk"]["weeks"] = 8
     data["governance"]["review_window_days"] = 30
     data["signing"] = {"remind_every_days": 30, "escalate_after_days": 30, "expire_after_days": 180}
-    return Charter.model_validate(data)
+    return KEYRING.enrol(Charter.model_validate(data))
 
 
 @dataclass
@@ -92,7 +97,7 @@ async def wait_for_step(client: Client, workflow_id: str, phase: str | None, ste
 
 
 async def _update(client: Client, slug: str, update: Any, request: Any) -> Any:
-    return await service.update(client, slug, update, request)
+    return await service.update(client, slug, update, request, KEYRING.signer_for(request.actor))
 
 
 async def sign_both(client: Client, slug: str) -> None:

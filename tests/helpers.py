@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from devtools.samples import sample_scorecard as scorecard
 from partnerships.adapters.charter_file import load_charter
 from partnerships.adapters.config import REPO_ROOT, Settings
+from partnerships.adapters.keys import Keyring, SigningKey
 from partnerships.adapters.store import Store
 from partnerships.domain.charter import Charter
 from partnerships.domain.gates import Outcome, PilotResult, Rag
@@ -35,6 +36,11 @@ from partnerships.engine.contracts import PartnershipStatus
 from partnerships.service import commands as service
 from worker import build_worker
 from workflows import PartnershipWorkflow
+
+# Every test person's key, made afresh in each test process (no key is ever checked in).
+KEYRING = Keyring()
+# The key the test Slack app signs clicks with; every test partnership trusts it.
+SLACK_DOOR = SigningKey.generate("slack-door@tests")
 
 US = "dana@ourco.example"
 PARTNER = "sam@acme.example"
@@ -60,9 +66,15 @@ async def start(
     **limits: Any,
 ) -> WorkflowHandle[PartnershipWorkflow, Any]:
     """Start as `partnerships start` does; `limits` sets StartPartnership's history and retry limits."""
+    limits.setdefault("slack_doors", [SLACK_DOOR.public_line])
     return await service.start_partnership(
         client, charter, task_queue=settings.task_queue, time_scale=time_scale, **limits
     )
+
+
+async def act(client: Client, reference: str, update: Any, request: Any) -> Any:
+    """Send an Update signed with the key of the person the request names, as their CLI would."""
+    return await service.update(client, reference, update, request, KEYRING.signer_for(request.actor))
 
 
 async def wait_for(
@@ -102,20 +114,20 @@ def at(phase: str, step: Step) -> Callable[[PartnershipStatus], bool]:
 
 
 async def sign_both(client: Client, slug: str) -> None:
-    await service.update(client, slug, PartnershipWorkflow.sign_charter, SignRequest(signer=US))
-    await service.update(client, slug, PartnershipWorkflow.sign_charter, SignRequest(signer=PARTNER))
+    await act(client, slug, PartnershipWorkflow.sign_charter, SignRequest(signer=US))
+    await act(client, slug, PartnershipWorkflow.sign_charter, SignRequest(signer=PARTNER))
 
 
 async def record_pilots(client: Client, slug: str, after: tuple[float, ...] = (14, 15), can_scale: bool = True) -> None:
     for i, value in enumerate(after):
         pilot = PilotResult(customer=f"Pilot {i + 1}", metric_before=20, metric_after=value, would_recommend=True)
-        await service.update(
+        await act(
             client,
             slug,
             PartnershipWorkflow.record_pilot_results,
             PilotResultRequest(recorded_by=US, pilot=pilot),
         )
-    await service.update(
+    await act(
         client,
         slug,
         PartnershipWorkflow.record_pilot_results,
@@ -124,7 +136,7 @@ async def record_pilots(client: Client, slug: str, after: tuple[float, ...] = (1
 
 
 async def record_walk(client: Client, slug: str, invited: int = 8, adopted: int = 6) -> None:
-    await service.update(
+    await act(
         client,
         slug,
         PartnershipWorkflow.record_walk_results,
@@ -139,7 +151,7 @@ async def record_walk(client: Client, slug: str, invited: int = 8, adopted: int 
 
 
 async def decide(client: Client, slug: str, outcome: Outcome, reason: str = "", reviewer: str = REVIEWER) -> Any:
-    return await service.update(
+    return await act(
         client,
         slug,
         PartnershipWorkflow.decide,
@@ -149,7 +161,7 @@ async def decide(client: Client, slug: str, outcome: Outcome, reason: str = "", 
 
 async def recommit_both(client: Client, slug: str) -> None:
     for signer in (US, PARTNER):
-        await service.update(
+        await act(
             client,
             slug,
             PartnershipWorkflow.recommit,
@@ -158,7 +170,7 @@ async def recommit_both(client: Client, slug: str) -> None:
 
 
 async def record_scorecard(client: Client, slug: str, rag: Rag = Rag.GREEN) -> None:
-    await service.update(
+    await act(
         client,
         slug,
         PartnershipWorkflow.record_scorecard,
@@ -177,7 +189,7 @@ async def reach_walk_review(client: Client, slug: str, invited: int = 8, adopted
 
 
 async def complete_task(client: Client, task_id: str, by: str = US) -> Any:
-    return await service.update(
+    return await act(
         client,
         task_id,
         PartnershipWorkflow.complete_task,
@@ -230,4 +242,9 @@ def example_charter(**changes: object) -> Charter:
         for part in path:
             target = target[part]
         target[last] = value
-    return Charter.model_validate(data)
+    return with_keys(Charter.model_validate(data))
+
+
+def with_keys(charter: Charter) -> Charter:
+    """The charter with each person's test key beside them."""
+    return KEYRING.enrol(charter)

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         Phase,
         PilotResultRequest,
         RecommitRequest,
+        Request,
         ScorecardRequest,
         SignRequest,
         Step,
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         StartPartnership,
         StepRecorded,
     )
+    from partnerships.engine.proofs import NO_PROOF, Proof, problems_with_proof, remember_nonce
     from partnerships.engine.refusals import refusal
     from workflows.deadline import Deadline
     from workflows.journal import StepJournal
@@ -88,6 +90,8 @@ class PartnershipWorkflow:
             local_budget=timedelta(seconds=self._start.local_record_seconds),
             on_recorded=self._recorded,
         )
+        # Proofs already used, so a signed request cannot be sent twice (engine/proofs.py).
+        self._nonces = dict(self._start.recent_nonces)
         self._shown_attributes = self._search_attribute_fingerprint() if resumed else []
         self._latest = ""
 
@@ -118,7 +122,14 @@ class PartnershipWorkflow:
             new_quarter = self._act_on_transitions()
             if self._time_to_continue_as_new(new_quarter) and await self._settled():
                 workflow.continue_as_new(
-                    self._start.model_copy(update={"charter": None, "resume": p, "fired": sorted(self._fired)}),
+                    self._start.model_copy(
+                        update={
+                            "charter": None,
+                            "resume": p,
+                            "fired": sorted(self._fired),
+                            "recent_nonces": self._nonces,
+                        }
+                    ),
                     search_attributes=visibility.search_attributes(p),
                 )
         await self._settled()
@@ -347,8 +358,34 @@ class PartnershipWorkflow:
         return self._to(views.escalation_path(self._partnership))
 
     # ------------------------------------------------------------ updates
-    # Every request a person makes: the domain's `problems_*` refuse it in the validator
-    # (nothing lands in the history), its `apply_*` changes the state.
+    # Every request a person makes comes with a proof of who made it: `_refuse_unproven` checks
+    # it first, then the domain's `problems_*` refuse the request itself (either way nothing
+    # lands in the history); the handler spends the proof's nonce and `apply_*` changes the state.
+
+    def _refuse_unproven(self, request: Request, proof: Proof | None) -> None:
+        p = self._partnership
+        if not isinstance(request, Request) or not isinstance(proof, Proof):
+            # Sent with fewer or more arguments than (request, proof), the SDK hands over raw
+            # values: refuse them here, before anything reads them as a request.
+            _refuse([NO_PROOF if proof is None else "request: send one request and its proof, as `partnerships` does"])
+        update = workflow.current_update_info()
+        _refuse(
+            problems_with_proof(
+                proof,
+                workflow_id=p.workflow_id,
+                update=update.name if update else "",
+                request=request,
+                actor=request.actor,
+                charter=p.charter,
+                trusted_doors=self._start.slack_doors,
+                seen_nonces=self._nonces,
+                now=workflow.now(),
+            )
+        )
+
+    def _spend(self, proof: Proof | None) -> None:
+        assert proof is not None  # the validator refused requests without one
+        remember_nonce(self._nonces, proof, workflow.now())
 
     def _accept(self, transition: Transition | None, summary: str) -> Acknowledged:
         p = self._partnership
@@ -358,52 +395,63 @@ class PartnershipWorkflow:
         )
 
     @workflow.update
-    def sign_charter(self, request: SignRequest) -> Acknowledged:
+    def sign_charter(self, request: SignRequest, proof: Proof | None = None) -> Acknowledged:
+        self._spend(proof)
         transition = self._partnership.apply_signature(request, workflow.now())
         return self._accept(transition, f"{self._partnership.signatures[-1].name} signed the charter")
 
     @sign_charter.validator
-    def _validate_sign_charter(self, request: SignRequest) -> None:
+    def _validate_sign_charter(self, request: SignRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
         _refuse(self._partnership.problems_signing(request))
 
     @workflow.update
-    def recommit(self, request: RecommitRequest) -> Acknowledged:
+    def recommit(self, request: RecommitRequest, proof: Proof | None = None) -> Acknowledged:
+        self._spend(proof)
         transition = self._partnership.apply_recommitment(request, workflow.now())
         return self._accept(transition, f"{self._partnership.recommitments[-1].name} re-committed to Run")
 
     @recommit.validator
-    def _validate_recommit(self, request: RecommitRequest) -> None:
+    def _validate_recommit(self, request: RecommitRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
         _refuse(self._partnership.problems_recommitting(request))
 
     @workflow.update
-    def record_pilot_results(self, request: PilotResultRequest) -> Acknowledged:
+    def record_pilot_results(self, request: PilotResultRequest, proof: Proof | None = None) -> Acknowledged:
+        self._spend(proof)
         self._partnership.apply_pilot_result(request)
         return self._accept(None, "pilot results recorded")
 
     @record_pilot_results.validator
-    def _validate_pilot_results(self, request: PilotResultRequest) -> None:
+    def _validate_pilot_results(self, request: PilotResultRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
         _refuse(self._partnership.problems_recording_pilot(request))
 
     @workflow.update
-    def record_walk_results(self, request: WalkResultRequest) -> Acknowledged:
+    def record_walk_results(self, request: WalkResultRequest, proof: Proof | None = None) -> Acknowledged:
+        self._spend(proof)
         self._partnership.apply_walk_result(request)
         return self._accept(None, "Walk results recorded")
 
     @record_walk_results.validator
-    def _validate_walk_results(self, request: WalkResultRequest) -> None:
+    def _validate_walk_results(self, request: WalkResultRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
         _refuse(self._partnership.problems_recording_walk(request))
 
     @workflow.update
-    def record_scorecard(self, request: ScorecardRequest) -> Acknowledged:
+    def record_scorecard(self, request: ScorecardRequest, proof: Proof | None = None) -> Acknowledged:
+        self._spend(proof)
         self._partnership.apply_scorecard(request)
         return self._accept(None, f"quarter {self._partnership.quarter} scorecard recorded")
 
     @record_scorecard.validator
-    def _validate_scorecard(self, request: ScorecardRequest) -> None:
+    def _validate_scorecard(self, request: ScorecardRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
         _refuse(self._partnership.problems_recording_scorecard(request))
 
     @workflow.update
-    def decide(self, request: DecisionRequest) -> DecisionAccepted:
+    def decide(self, request: DecisionRequest, proof: Proof | None = None) -> DecisionAccepted:
+        self._spend(proof)
         p = self._partnership
         assert p.review is not None
         review_id = p.review.id
@@ -418,19 +466,23 @@ class PartnershipWorkflow:
         )
 
     @decide.validator
-    def _validate_decide(self, request: DecisionRequest) -> None:
+    def _validate_decide(self, request: DecisionRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
         _refuse(self._partnership.problems_deciding(request))
 
     @workflow.update
-    def exit(self, request: ExitRequest) -> Acknowledged:
+    def exit(self, request: ExitRequest, proof: Proof | None = None) -> Acknowledged:
+        self._spend(proof)
         return self._accept(self._partnership.apply_exit(request, workflow.now()), "")
 
     @exit.validator
-    def _validate_exit(self, request: ExitRequest) -> None:
+    def _validate_exit(self, request: ExitRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
         _refuse(self._partnership.problems_exiting(request))
 
     @workflow.update
-    async def complete_task(self, request: CompleteTaskRequest) -> Acknowledged:
+    async def complete_task(self, request: CompleteTaskRequest, proof: Proof | None = None) -> Acknowledged:
+        self._spend(proof)
         p = self._partnership
         tasks = p.apply_task_completion(request)
         summary = "done: " + "; ".join(t.title for t in tasks)
@@ -441,7 +493,8 @@ class PartnershipWorkflow:
         return Acknowledged(summary=summary, phase=p.phase.value, step=p.step.value)
 
     @complete_task.validator
-    def _validate_complete_task(self, request: CompleteTaskRequest) -> None:
+    def _validate_complete_task(self, request: CompleteTaskRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
         _refuse(self._partnership.problems_completing_task(request))
 
     # ------------------------------------------------------------- queries

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="PARTNERSHIPS_DATA_DIR")
     database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL"))
     templates_dir: Path = Field(REPO_ROOT / "charters", validation_alias="PARTNERSHIPS_TEMPLATES_DIR")
+    # The private key your acts are signed with (`partnerships login` makes one); by default
+    # id_ed25519 in ~/.config/partnerships (or $XDG_CONFIG_HOME/partnerships).
+    key_file: Path | None = Field(None, validation_alias="PARTNERSHIPS_KEY_FILE")
+    # The Slack door's public key that partnerships started here trust for clicks (the Slack
+    # app signs with the private half, PARTNERSHIPS_SLACK_DOOR_KEY_FILE where it runs).
+    slack_door_public_key: str | None = Field(None, validation_alias="PARTNERSHIPS_SLACK_DOOR_PUBLIC_KEY")
 
     @property
     def store_url(self) -> str:

@@ -2,11 +2,11 @@
 
 `app` holds the Typer application and its error handling; each module below adds
 its commands to it: `charters` (check, render), `acting` (every command that sends
-an Update), `views` (status, list, show, tasks, report, doctor, demo), drawn by
+an Update), `identity` (login, audit), `views` (status, list, show, tasks, report, doctor, demo), drawn by
 `render`.
 """
 
-from partnerships.cli import acting, charters, store, views
+from partnerships.cli import acting, charters, identity, store, views
 from partnerships.cli.app import app, main
 
-__all__ = ["acting", "app", "charters", "main", "store", "views"]
+__all__ = ["acting", "app", "charters", "identity", "main", "store", "views"]

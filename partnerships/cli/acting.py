@@ -57,11 +57,21 @@ def start(
 
     async def go() -> None:
         client = await make_client(settings)
-        await service.start_partnership(client, charter, task_queue=settings.task_queue, time_scale=scale)
+        await service.start_partnership(
+            client, charter, task_queue=settings.task_queue, time_scale=scale, slack_doors=_slack_doors(settings)
+        )
         out.print(f"[green]started[/green] {charter.workflow_id}: waiting for both sides to sign")
         out.print(f"  {settings.workflow_url(charter.workflow_id)}")
 
     run_async(go())
+
+
+def _slack_doors(settings: Settings) -> list[str]:
+    """The Slack door this partnership will take clicks from: configured here, or none."""
+    from partnerships.adapters.slack.settings import SlackSettings
+
+    door = SlackSettings().door_public_key()
+    return [key for key in (settings.slack_door_public_key, door) if key]
 
 
 def _refuse_a_slug_the_store_holds(settings: Settings, workflow_id: str, slug: str) -> None:
@@ -84,10 +94,14 @@ def _refuse_a_slug_the_store_holds(settings: Settings, workflow_id: str, slug: s
 
 
 def _update(reference: str, update: Any, request: Any) -> Any:
+    from partnerships.adapters.keys import PersonSigner
+    from partnerships.cli.identity import your_key
     from partnerships.service import commands as service
 
+    signer = PersonSigner(your_key(Settings()))
+
     async def go() -> Any:
-        return await service.update(await connect(), reference, update, request)
+        return await service.update(await connect(), reference, update, request, signer)
 
     result = run_async(go())
     out.print(f"[green]✓[/green] {result.summary} [dim]({result.phase}: {result.step})[/dim]")

@@ -10,6 +10,7 @@ from rich.console import Console
 from temporalio.client import Client
 
 from partnerships.adapters.config import Settings
+from partnerships.adapters.keys import Keyring
 from partnerships.adapters.temporal_client import make_client
 from partnerships.domain.charter import Charter
 from partnerships.domain.gates import Outcome, PilotResult, Rag, Scorecard
@@ -54,13 +55,17 @@ def _in_quarter(quarter: int) -> Callable[[PartnershipStatus], bool]:
 async def drive(charter: Charter, time_scale: TimeScale, out: Console) -> None:
     settings = Settings()
     client = await make_client(settings)
+    # Throwaway keys for everyone in the demo's charter: each act is signed by its person,
+    # as each person's own `partnerships login` key would sign it.
+    keyring = Keyring()
+    charter = keyring.enrol(charter)
     slug = charter.slug
     owners = charter.governance.decision_owners
     reviewer = charter.governance.reviewers[-1]
     us, partner = owners.us.email, owners.partner.email
 
     async def send(update: Any, request: Any, say: str) -> None:
-        result = await service.update(client, slug, update, request)
+        result = await service.update(client, slug, update, request, keyring.signer_for(request.actor))
         outcome = "" if result.summary == say else f" [dim]→ {result.summary}[/dim]"
         out.print(f"  [green]✓[/green] {say}{outcome}")
 

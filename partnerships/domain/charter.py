@@ -74,12 +74,25 @@ class Direction(StrEnum):
     LOWER_IS_BETTER = "lower-is-better"
 
 
+PublicKeyLine = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=400, pattern=r"^ssh-ed25519 [A-Za-z0-9+/]{68}={0,2}( [^\n]{0,200})?$"
+    ),
+]
+
+
 class Person(Strict):
     name: Name
     email: Annotated[
         str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=254), BeforeValidator(one_line)
     ]
     slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = None
+    # The Slack workspace the user id belongs to: a click is theirs only from that workspace.
+    slack_team_id: Annotated[str, StringConstraints(pattern=r"^[TE][A-Z0-9]{2,20}$")] | None = None
+    # OpenSSH public key lines (`partnerships login` prints one): requests signed with one of
+    # these keys are this person's acts from the command line.
+    keys: Annotated[list[PublicKeyLine], Field(max_length=5)] = Field(default_factory=list)
 
     @field_validator("email")
     @classmethod
@@ -87,6 +100,14 @@ class Person(Strict):
         if not EMAIL.fullmatch(value):
             raise ValueError("must be an email address")
         return value
+
+    @model_validator(mode="after")
+    def _slack_user_with_its_workspace(self) -> Person:
+        if self.slack_user_id and not self.slack_team_id:
+            raise ValueError(
+                "slack_team_id: needed beside slack_user_id (a user id is only unique within its workspace)"
+            )
+        return self
 
     def is_identified_by(self, identity: str) -> bool:
         """People act as their email address (CLI) or their Slack user id (Slack)."""
@@ -249,15 +270,17 @@ class Charter(Strict):
     def reviewer(self, identity: str) -> Person | None:
         return next((p for p in self.governance.reviewers if p.is_identified_by(identity)), None)
 
-    def person(self, identity: str) -> Person | None:
-        """Anyone named in the governance section: only they act on this partnership."""
-        people = [
+    def people(self) -> list[Person]:
+        """Everyone named in the governance section: only they act on this partnership."""
+        return [
             self.governance.decision_owners.us,
             self.governance.decision_owners.partner,
             *self.governance.reviewers,
             *self.governance.escalation_path,
         ]
-        return next((p for p in people if p.is_identified_by(identity)), None)
+
+    def person(self, identity: str) -> Person | None:
+        return next((p for p in self.people() if p.is_identified_by(identity)), None)
 
 
 def _within(value: int, span: rules.Span) -> int:

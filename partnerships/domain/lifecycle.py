@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
@@ -87,24 +87,34 @@ class TimeScale(BaseModel):
 class Request(BaseModel):
     # Strict: what a person sends is taken as typed, never coerced ("yes" is not true).
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+    # The field naming the person who makes the request: the one whose proof must hold.
+    ACTOR: ClassVar[str]
+
+    @property
+    def actor(self) -> str:
+        return str(getattr(self, self.ACTOR))
 
 
 class SignRequest(Request):
+    ACTOR = "signer"
     signer: Identity
 
 
 class RecommitRequest(Request):
+    ACTOR = "signer"
     signer: Identity
     roi_model_holds: bool
 
 
 class PilotResultRequest(Request):
+    ACTOR = "recorded_by"
     recorded_by: Identity
     pilot: PilotResult | None = None
     integration_can_scale: bool | None = None
 
 
 class WalkResultRequest(Request):
+    ACTOR = "recorded_by"
     recorded_by: Identity
     invited: Annotated[int, Field(ge=0, le=100_000)] | None = None
     adopted: Annotated[int, Field(ge=0, le=100_000)] | None = None
@@ -113,11 +123,13 @@ class WalkResultRequest(Request):
 
 
 class ScorecardRequest(Request):
+    ACTOR = "recorded_by"
     recorded_by: Identity
     scorecard: Scorecard
 
 
 class DecisionRequest(Request):
+    ACTOR = "reviewer"
     reviewer: Identity
     outcome: Outcome
     reason: Reason = ""
@@ -125,6 +137,7 @@ class DecisionRequest(Request):
 
 
 class ExitRequest(Request):
+    ACTOR = "by"
     by: Identity
     reason: Reason
 
@@ -137,6 +150,7 @@ TaskId = Annotated[
 class CompleteTaskRequest(Request):
     """One task done, or several at once (`partnerships task done ID ID ...`)."""
 
+    ACTOR = "by"
     task_id: TaskId | None = None
     task_ids: Annotated[list[TaskId], Field(max_length=100)] = []
     by: Identity

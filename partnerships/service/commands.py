@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -18,6 +19,7 @@ from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from partnerships.adapters.keys import Signer
 from partnerships.domain.charter import Charter
 from partnerships.domain.lifecycle import TimeScale
 from partnerships.domain.vocabulary import WORKFLOW_ID_PREFIX, WORKFLOW_TYPE, workflow_id_for
@@ -42,11 +44,18 @@ async def start_partnership(
     *,
     task_queue: str,
     time_scale: TimeScale | None = None,
+    slack_doors: list[str] | None = None,
     **limits: Any,
 ) -> WorkflowHandle[PartnershipWorkflow, Any]:
-    """Start the partnership's workflow; `limits` sets StartPartnership's history and retry limits."""
+    """Start the partnership's workflow, trusting clicks the given Slack doors vouch for;
+    `limits` sets StartPartnership's history and retry limits."""
     scale = time_scale or TimeScale()
-    start = StartPartnership(charter=charter, time_scale=scale, **{k: v for k, v in limits.items() if v is not None})
+    start = StartPartnership(
+        charter=charter,
+        time_scale=scale,
+        slack_doors=slack_doors or [],
+        **{k: v for k, v in limits.items() if v is not None},
+    )
     rehearsal = f" ({scale.describe()})" if scale.is_rehearsal else ""
     try:
         # Started by name: the workflow reads its input itself (see PartnershipWorkflow.__init__).
@@ -100,11 +109,12 @@ async def status(client: Client, reference: str) -> PartnershipStatus:
         raise
 
 
-async def update(client: Client, reference: str, update: Any, request: Any) -> Any:
-    """Send an Update; a validator's refusal becomes `Refused` with its reasons."""
+async def update(client: Client, reference: str, update: Any, request: BaseModel, signer: Signer) -> Any:
+    """Send an Update with the signer's proof; a validator's refusal becomes `Refused` with its reasons."""
     handle = handle_for(client, reference)
+    proof = signer.prove(handle.id, update.__name__, request)
     try:
-        return await handle.execute_update(update, request)
+        return await handle.execute_update(update, args=[request, proof])
     except WorkflowUpdateFailedError as error:
         raise Refused(rejection_problems(error)) from None
     except RPCError as error:

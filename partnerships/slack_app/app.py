@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from partnerships.adapters.config import Settings
+from partnerships.adapters.keys import SigningKey, SlackDoorSigner
 from partnerships.adapters.slack import blocks
 from partnerships.adapters.slack.settings import EVENTS_PATH, SlackSettings
 from partnerships.domain.gates import Outcome
@@ -48,9 +49,12 @@ class MessagePlace:
 class GateDecisions:
     """Bolt listeners for the decision buttons and the reason modal."""
 
-    def __init__(self, temporal: Client, settings: Settings) -> None:
+    def __init__(self, temporal: Client, settings: Settings, door_key: SigningKey) -> None:
         self._temporal = temporal
         self._settings = settings
+        # Signs each click Slack's signature vouched for: the workflow takes this door's word
+        # for the Slack user and workspace, and nothing else (engine/proofs.py).
+        self._door_key = door_key
 
     def register(self, app: AsyncApp) -> None:
         app.action(re.compile(f"^{re.escape(blocks.DECIDE_ACTION_PREFIX)}"))(self.on_decision_button)
@@ -65,7 +69,7 @@ class GateDecisions:
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        user = body["user"]["id"]
+        user, team = _clicked_by(body)
         place = MessagePlace(channel=body["channel"]["id"], ts=body["message"]["ts"])
         try:
             target = blocks.DecisionTarget.model_validate_json(action["value"])
@@ -100,28 +104,30 @@ class GateDecisions:
             )
             await client.views_open(trigger_id=body["trigger_id"], view=blocks.reason_modal(pending, review))
             return
-        refusal = await self._decide(client, user, target, outcome, "", place, partnership)
+        refusal = await self._decide(client, user, team, target, outcome, "", place, partnership)
         if refusal is not None:
             await self._tell(client, place, user, refusal)
 
     async def on_reason_submitted(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        user = body["user"]["id"]
+        user, team = _clicked_by(body)
         pending = blocks.PendingDecision.model_validate_json(view["private_metadata"])
         reason = view["state"]["values"][blocks.REASON_BLOCK][blocks.REASON_INPUT].get("value") or ""
         place = MessagePlace(channel=pending.channel, ts=pending.message_ts)
-        refusal = await self._send_decision_in_time(user, pending, reason.strip())
+        refusal = await self._send_decision_in_time(user, team, pending, reason.strip())
         if refusal is not None:
             await ack(response_action="errors", errors={blocks.REASON_BLOCK: refusal[:1000]})
             return
         await ack()
         await self._redraw(client, pending, place, user)
 
-    async def _send_decision_in_time(self, user: str, pending: blocks.PendingDecision, reason: str) -> str | None:
+    async def _send_decision_in_time(
+        self, user: str, team: str, pending: blocks.PendingDecision, reason: str
+    ) -> str | None:
         try:
             return await asyncio.wait_for(
-                self._send_decision(user, pending, pending.outcome, reason, None), timeout=MODAL_ANSWER_SECONDS
+                self._send_decision(user, team, pending, pending.outcome, reason, None), timeout=MODAL_ANSWER_SECONDS
             )
         except TimeoutError:
             return UNAVAILABLE
@@ -130,13 +136,14 @@ class GateDecisions:
         self,
         client: AsyncWebClient,
         user: str,
+        team: str,
         target: blocks.DecisionTarget,
         outcome: Outcome,
         reason: str,
         place: MessagePlace,
         partnership: Partnership,
     ) -> str | None:
-        refusal = await self._send_decision(user, target, outcome, reason, partnership)
+        refusal = await self._send_decision(user, team, target, outcome, reason, partnership)
         if refusal is None:
             await self._redraw(client, target, place, user)
         return refusal
@@ -144,6 +151,7 @@ class GateDecisions:
     async def _send_decision(
         self,
         user: str,
+        team: str,
         target: blocks.DecisionTarget,
         outcome: Outcome,
         reason: str,
@@ -159,7 +167,13 @@ class GateDecisions:
             extend_weeks=max(1, min(DEFAULT_EXTEND_WEEKS, room)),
         )
         try:
-            await service.update(self._temporal, target.workflow_id, PartnershipWorkflow.decide, request)
+            await service.update(
+                self._temporal,
+                target.workflow_id,
+                PartnershipWorkflow.decide,
+                request,
+                SlackDoorSigner(self._door_key, slack_user=user, slack_team=team),
+            )
         except service.Refused as refusal:
             return str(refusal)
         except RPCError:
@@ -220,6 +234,13 @@ class GateDecisions:
         await client.chat_postEphemeral(channel=place.channel, user=user, text=blocks.escape(text))
 
 
+def _clicked_by(body: dict[str, Any]) -> tuple[str, str]:
+    """The Slack user and *their own* workspace: in a channel shared with a partner (Slack
+    Connect) the click's `team` is where it happened, the user's `team_id` where they belong."""
+    user = body["user"]
+    return user["id"], user.get("team_id") or body.get("team", {}).get("id") or ""
+
+
 def _needs_written_reason(outcome: Outcome, review: GateReview) -> bool:
     return outcome is Outcome.RESTART_CRAWL or (outcome is Outcome.GO and not review.evaluation.passed)
 
@@ -230,6 +251,7 @@ def build_app(
     slack: SlackSettings,
     *,
     web_client: AsyncWebClient | None = None,
+    door_key: SigningKey | None = None,
 ) -> AsyncApp:
     """The Bolt app with the gate decision listeners.
 
@@ -238,6 +260,7 @@ def build_app(
         settings: The engine's settings (for Web UI links).
         slack: Tokens and secrets, from the environment.
         web_client: Slack Web API client; built from `slack` when omitted.
+        door_key: The key clicks are signed with; read from `slack.door_key_file` when omitted.
     """
     if not slack.enabled:
         raise ValueError("SLACK_BOT_TOKEN: the Slack app needs the bot token to answer clicks")
@@ -249,7 +272,14 @@ def build_app(
     if not signing_secret and slack.app_token is None:
         raise ValueError("SLACK_SIGNING_SECRET: HTTP request URLs need the signing secret to verify Slack")
     app = AsyncApp(client=web_client, signing_secret=signing_secret, name="partnerships")
-    GateDecisions(temporal, settings).register(app)
+    if door_key is None:
+        if slack.door_key_file is None:
+            raise ValueError(
+                "PARTNERSHIPS_SLACK_DOOR_KEY_FILE: the Slack app signs the clicks it checked with its own key; "
+                "make one with `partnerships login --key FILE`"
+            )
+        door_key = SigningKey.load(slack.door_key_file)
+    GateDecisions(temporal, settings, door_key).register(app)
     return app
 
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from partnerships.adapters.config import REPO_ROOT, Settings
 from partnerships.adapters.store import Store
 from partnerships.cli.app import app
-from tests.helpers import EXAMPLE_CHARTER, example_charter, running_worker, wait_for
+from tests.helpers import EXAMPLE_CHARTER, KEYRING, example_charter, running_worker, wait_for
 
 runner = CliRunner()
 GLOBEX = REPO_ROOT / "charters" / "globex-reseller.yaml"
@@ -77,8 +77,8 @@ def test_an_unreachable_server_is_one_line_naming_the_address() -> None:
     assert "Traceback" not in result.output
 
 
-async def _cli(settings: Settings, client: Client, *args: str) -> tuple[int, str]:
-    """Run the real `partnerships` executable, as a person would."""
+async def _cli(settings: Settings, client: Client, *args: str, key: Path | None = None) -> tuple[int, str]:
+    """Run the real `partnerships` executable, as a person would, signing with `key`."""
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
@@ -86,6 +86,8 @@ async def _cli(settings: Settings, client: Client, *args: str) -> tuple[int, str
         "PARTNERSHIPS_TASK_QUEUE": settings.task_queue,
         "COLUMNS": "200",
     }
+    if key is not None:
+        env["PARTNERSHIPS_KEY_FILE"] = str(key)
     process = await asyncio.create_subprocess_exec(
         PARTNERSHIPS, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
@@ -102,8 +104,17 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
     charter_file.write_text(json.dumps(charter.model_dump(mode="json")))  # JSON is YAML
     slug = charter.slug
 
-    async def cli(*args: str) -> tuple[int, str]:
-        return await _cli(settings, client, *args)
+    def key_of(identity: str) -> Path:
+        """The person's own key file, as `partnerships login` leaves it on their machine."""
+        path = tmp_path / "keys" / identity
+        if not path.exists():
+            KEYRING.key_for(identity).save(path)
+        return path
+
+    async def cli(*args: str, key: Path | None = None) -> tuple[int, str]:
+        # Each person signs with their own key unless the test hands them someone else's.
+        who = args[args.index("--as") + 1] if "--as" in args else None
+        return await _cli(settings, client, *args, key=key or (key_of(who) if who else None))
 
     async with running_worker(client, settings, store):
         code, output = await cli("start", str(charter_file), "--time-scale", "1w=2s")
@@ -117,6 +128,12 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
         ), output
         code, output = await cli("sign", slug, "--as", "mallory@evil.example")
         assert code == 1 and output.startswith("error: signer: mallory@evil.example is not a decision owner")
+        # Dana's terminal cannot sign for the partner: `--as` names a person, the key proves who acts.
+        code, output = await cli("sign", slug, "--as", "sam@acme.example", key=key_of("dana@ourco.example"))
+        assert code == 1 and output.startswith("error: proof.key: SHA256:"), output
+        assert "is not a key the charter holds for sam@acme.example" in output
+        code, output = await cli("sign", slug, "--as", "sam@acme.example", key=tmp_path / "nobody")
+        assert code == 1 and "run `partnerships login`" in output and "Traceback" not in output
         for who in ("dana@ourco.example", "sam@acme.example"):
             code, output = await cli("sign", slug, "--as", who)
             assert code == 0, output
@@ -179,6 +196,35 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
         assert store.tasks(status.partnership.workflow_id, status="open") == []
         code, output = await cli("task", "done", first.id, "--as", "dana@ourco.example")
         assert code == 1 and "Traceback" not in output
+
+        # Anyone can re-check every act from the history: each one by its person, through the CLI.
+        code, output = await cli("audit", slug, "--json")
+        assert code == 0, output
+        acts = json.loads(output)
+        assert [a["act"] for a in acts][:2] == ["sign_charter", "sign_charter"]
+        assert all(a["holds"] and a["door"] == "cli" for a in acts)
+        assert {a["by"] for a in acts} == {"dana@ourco.example", "sam@acme.example", "lee@ourco.example"}
+
+
+def test_login_makes_a_private_key_only_its_owner_reads_and_prints_the_line_for_charters(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "COLUMNS": "200"}
+    env.pop("PARTNERSHIPS_KEY_FILE", None)
+    made = subprocess.run([PARTNERSHIPS, "login"], env=env, capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    key = tmp_path / "partnerships" / "id_ed25519"
+    assert key.stat().st_mode & 0o777 == 0o600
+    line = made.stdout.strip().splitlines()[-1]
+    assert line.startswith("ssh-ed25519 ") and line == (key.with_suffix(".pub")).read_text().strip()
+    assert "PRIVATE KEY" not in made.stdout
+    # Asked again, it keeps the key it made: a charter that lists it stays valid.
+    again = subprocess.run([PARTNERSHIPS, "login"], env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and again.stdout.strip().splitlines()[-1] == line
+    # Adopting an SSH key that is not ed25519 (here: not a key at all) is one line, no traceback.
+    (tmp_path / "rsa").write_text("-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----\n")
+    bad = subprocess.run(
+        [PARTNERSHIPS, "login", "--adopt", str(tmp_path / "rsa")], env=env, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 1 and bad.stderr.startswith("error: key: ") and "Traceback" not in bad.stderr
 
 
 def test_the_cli_and_the_portfolio_query_load_without_the_domain_model_or_the_workflow() -> None:

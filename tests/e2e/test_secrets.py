@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import sys
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import NoEncryption
 from temporalio.client import Client
 
 from partnerships.adapters.config import REPO_ROOT, Settings
 from partnerships.adapters.store import NotificationRow, Store, make_engine
 from tests.fake_slack import CHANNEL_ID, FakeSlack
-from tests.helpers import example_charter
+from tests.helpers import KEYRING, example_charter
 
 PARTNERSHIPS = str(Path(sys.executable).parent / "partnerships")
 
@@ -34,8 +38,12 @@ async def test_planted_secrets_appear_in_no_log_history_store_row_or_message(
     token = f"xoxb-PLANTED-{uuid.uuid4().hex}"
     signing_secret = f"PLANTED-signing-{uuid.uuid4().hex}"
     api_key = f"PLANTED-api-key-{uuid.uuid4().hex}"
-    secrets = (token, signing_secret, api_key)
     charter = example_charter()
+    key_files = {}
+    for person in ("dana@ourco.example", "sam@acme.example", "mallory@evil.example"):
+        key_files[person] = tmp_path / "keys" / person
+        KEYRING.key_for(person).save(key_files[person])
+    secrets = (token, signing_secret, api_key, *_private_key_material(key_files.values()))
     charter_file = tmp_path / "charter.yaml"
     charter_file.write_text(json.dumps(charter.model_dump(mode="json")))
     seen: list[str] = []
@@ -70,7 +78,8 @@ async def test_planted_secrets_appear_in_no_log_history_store_row_or_message(
                 ["exit", charter.slug, "--as", "dana@ourco.example", "--reason", "secrets test"],
                 ["doctor"],
             ):
-                _, output = await _run(env, PARTNERSHIPS, *command)
+                signs = {"PARTNERSHIPS_KEY_FILE": str(key_files[command[3]])} if "--as" in command else {}
+                _, output = await _run({**env, **signs}, PARTNERSHIPS, *command)
                 seen.append(output)
             for _ in range(300):
                 rows = [n.status for n in _store_notifications(settings)]
@@ -103,6 +112,18 @@ async def test_planted_secrets_appear_in_no_log_history_store_row_or_message(
     assert "Acme Analytics" in everything  # the haystack is real
     for secret in secrets:
         assert secret not in everything
+
+
+def _private_key_material(paths: Iterable[Path]) -> list[str]:
+    """What would betray a private key: each line of its file's body, its raw bytes in base64 and hex."""
+    material = []
+    for path in paths:
+        lines = path.read_text().splitlines()
+        material += [line for line in lines if line and not line.startswith("-----")]
+        private = serialization.load_ssh_private_key(path.read_bytes(), password=None)
+        raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, NoEncryption())
+        material += [base64.b64encode(raw).decode(), raw.hex()]
+    return material
 
 
 def _store_notifications(settings: Settings) -> list[NotificationRow]:

@@ -9,7 +9,18 @@ from partnerships.adapters.config import Settings
 from partnerships.adapters.store import Store
 from partnerships.domain.lifecycle import SignRequest, Step
 from partnerships.service import commands as service
-from tests.helpers import PARTNER, US, at, complete_task, example_charter, keep_history, running_worker, start, wait_for
+from tests.helpers import (
+    PARTNER,
+    US,
+    act,
+    at,
+    complete_task,
+    example_charter,
+    keep_history,
+    running_worker,
+    start,
+    wait_for,
+)
 from workflows import PartnershipWorkflow
 
 
@@ -19,7 +30,7 @@ async def test_an_unsigned_charter_is_reminded_escalated_and_expires_with_archiv
     charter = example_charter(signing={"remind_every_days": 3, "escalate_after_days": 7, "expire_after_days": 14})
     async with running_worker(client, settings, store):
         handle = await start(client, settings, charter)
-        await service.update(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=US))
+        await act(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=US))
         status = await wait_for(
             client,
             charter.slug,
@@ -31,7 +42,7 @@ async def test_an_unsigned_charter_is_reminded_escalated_and_expires_with_archiv
             "archive-charter",
         }
         with pytest.raises(service.Refused, match="not open for signatures"):
-            await service.update(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=PARTNER))
+            await act(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=PARTNER))
         for task in status.partnership.open_tasks:
             await complete_task(client, task.id)
         outcome = await handle.result()
@@ -49,13 +60,13 @@ async def test_crawl_starts_only_when_both_sides_have_signed(client: Client, set
     charter = example_charter()
     async with running_worker(client, settings, store):
         await start(client, settings, charter)
-        await service.update(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=PARTNER))
+        await act(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=PARTNER))
         status = await service.status(client, charter.slug)
         assert (status.partnership.phase.value, status.partnership.step) == (
             "charter",
             Step.SIGNING,
         )
-        await service.update(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=US))
+        await act(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=US))
         status = await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
     assert [(s.side.value, s.name) for s in status.partnership.signatures] == [
         ("partner", "Sam Okafor"),

@@ -19,7 +19,18 @@ from partnerships.adapters.store import Store
 from partnerships.cli.app import app
 from partnerships.domain.lifecycle import SignRequest, Step, TimeScale
 from partnerships.service import commands as service
-from tests.helpers import EXAMPLE_CHARTER, PARTNER, US, example_charter, running_worker, settle, start, wait_for
+from tests.helpers import (
+    EXAMPLE_CHARTER,
+    KEYRING,
+    PARTNER,
+    US,
+    act,
+    example_charter,
+    running_worker,
+    settle,
+    start,
+    wait_for,
+)
 from workflows import PartnershipWorkflow
 
 EXAMPLE = yaml.safe_load(EXAMPLE_CHARTER.read_text())
@@ -199,14 +210,18 @@ async def test_a_malformed_update_payload_from_any_client_is_rejected_and_leaves
     async with running_worker(client, settings, store):
         await start(client, settings, charter, TimeScale())
         for signer in (US, PARTNER):
-            await service.update(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=signer))
+            await act(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=signer))
         await wait_for(client, charter.slug, lambda s: s.partnership.step is Step.UNDERWAY)
         before = await settle(client, charter.workflow_id)
         state = (await service.status(client, charter.slug)).partnership
         handle = client.get_workflow_handle(charter.workflow_id)
         # Sent by name with a raw dict: no client-side model stands between the caller and the workflow.
+        # With a genuine proof beside it, so that the payload itself is what gets refused.
+        proof = KEYRING.signer_for(US).prove(charter.workflow_id, update, SignRequest(signer=US))
         with pytest.raises(WorkflowUpdateFailedError) as rejected:
-            await handle.execute_update(update, payload)
-        assert any(expected in problem for problem in service.rejection_problems(rejected.value))
+            await handle.execute_update(update, args=[payload, proof])
+        assert any(expected in problem for problem in service.rejection_problems(rejected.value)), (
+            service.rejection_problems(rejected.value)
+        )
         assert await settle(client, charter.workflow_id) == before
         assert (await service.status(client, charter.slug)).partnership == state

@@ -25,6 +25,7 @@ from partnerships.domain.lifecycle import ExitRequest, Step, TimeScale
 from partnerships.service import commands as service
 from tests.helpers import (
     US,
+    act,
     at,
     complete_task,
     decide,
@@ -125,7 +126,7 @@ async def test_list_filters_return_exactly_the_matching_partnerships(
         return drive
 
     async def closed(slug: str) -> None:
-        await service.update(client, slug, PartnershipWorkflow.exit, ExitRequest(by=US, reason="never signed"))
+        await act(client, slug, PartnershipWorkflow.exit, ExitRequest(by=US, reason="never signed"))
         status = await wait_for(client, slug, lambda s: bool(s.partnership.open_tasks))
         for task in status.partnership.open_tasks:
             await complete_task(client, task.id)

@@ -34,7 +34,17 @@ from partnerships.domain.lifecycle import Step, TimeScale
 from partnerships.service import commands as service
 from partnerships.slack_app.app import build_app, http_app
 from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, CHANNEL_NAME, FakeSlack
-from tests.helpers import at, example_charter, record_pilots, running_worker, sign_both, start, wait_for
+from tests.helpers import (
+    SLACK_DOOR,
+    at,
+    example_charter,
+    record_pilots,
+    running_worker,
+    settle,
+    sign_both,
+    start,
+    wait_for,
+)
 
 SIGNING_SECRET = "8f1c0d2e-test-signing-secret"
 LEE = "U0LEEP002"  # Lee Park, a reviewer
@@ -91,6 +101,7 @@ async def slack_app(client: Client, settings: Settings, slack: FakeSlack) -> Asy
         settings,
         SlackSettings(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET),
         web_client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.base_url),
+        door_key=SLACK_DOOR,
     )
     runner = web.AppRunner(http_app(app))
     await runner.setup()
@@ -126,8 +137,8 @@ async def open_crawl_review(
     return charter, message
 
 
-def click(message: dict[str, Any], action_id: str, user: str) -> dict[str, Any]:
-    """The block_actions payload Slack sends when `user` clicks a button of `message`."""
+def click(message: dict[str, Any], action_id: str, user: str, team: str = "T0OURCO01") -> dict[str, Any]:
+    """The block_actions payload Slack sends when `user` of workspace `team` clicks a button of `message`."""
     button = next(
         element
         for block in message["blocks"]
@@ -137,7 +148,7 @@ def click(message: dict[str, Any], action_id: str, user: str) -> dict[str, Any]:
     )
     return {
         "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": "T0OURCO01"},
+        "user": {"id": user, "username": user.lower(), "team_id": team},
         "api_app_id": "A0PARTNERS",
         "token": "legacy-verification-token",
         "container": {"type": "message", "message_ts": message["ts"], "channel_id": CHANNEL_ID, "is_ephemeral": False},
@@ -258,6 +269,28 @@ async def test_someone_who_is_not_a_reviewer_is_refused_privately_and_the_gate_s
         assert f"reviewer: {STRANGER} is not a reviewer of this partnership" in refusal.args["text"]
         after = (await service.status(client, charter.slug)).partnership
         assert after.step is Step.GATE_REVIEW and after.reviews == before.reviews == []
+        assert not slack.calls_to("chat.update")
+        await client.get_workflow_handle(charter.workflow_id).terminate("test over")
+
+
+async def test_the_reviewers_user_id_from_another_workspace_is_refused_and_the_gate_stays_open(
+    client: Client, settings: Settings, store: Store, slack: FakeSlack, slack_app: SlackApp
+) -> None:
+    async with running_worker(client, settings, store, notifier=notifier(slack, store)):
+        charter, message = await open_crawl_review(client, settings, slack)
+        before = await settle(client, charter.workflow_id)
+
+        # Lee's user id, but from a workspace that is not Lee's (user ids are unique only per workspace).
+        response = await slack_app.post(click(message, "decide:go", LEE, team="T0ELSEWHERE"))
+
+        assert response.status == 200
+        [refusal] = await eventually(lambda: slack.calls_to("chat.postEphemeral"))
+        assert (refusal.args["channel"], refusal.args["user"]) == (CHANNEL_ID, LEE)
+        assert refusal.args["text"].startswith("proof.slack_team: ")
+        assert "@" not in refusal.args["text"]  # nobody's email is shown to whoever clicked
+        assert await settle(client, charter.workflow_id) == before
+        after = (await service.status(client, charter.slug)).partnership
+        assert after.step is Step.GATE_REVIEW and after.reviews == []
         assert not slack.calls_to("chat.update")
         await client.get_workflow_handle(charter.workflow_id).terminate("test over")
 

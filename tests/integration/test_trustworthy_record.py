@@ -46,6 +46,7 @@ from tests.helpers import (
     PARTNER,
     REVIEWER,
     US,
+    act,
     at,
     example_charter,
     record_pilots,
@@ -97,7 +98,7 @@ async def test_an_act_racing_an_exit_leaves_the_store_equal_to_the_workflow(
     async with running_worker(client, settings, store):
         await start(client, settings, charter, FAST if where == "crawl-review" else TimeScale())
         if where == "signing":
-            await service.update(client, charter.slug, W.sign_charter, SignRequest(signer=US))
+            await act(client, charter.slug, W.sign_charter, SignRequest(signer=US))
             request: Any = SignRequest(signer=PARTNER)
         else:
             await sign_both(client, charter.slug)
@@ -114,8 +115,8 @@ async def test_an_act_racing_an_exit_leaves_the_store_equal_to_the_workflow(
                 await wait_for(client, charter.slug, at("crawl", Step.GATE_REVIEW))
                 request = DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO)
         results = await asyncio.gather(
-            service.update(client, charter.slug, update, request),
-            service.update(client, charter.slug, W.exit, EXIT),
+            act(client, charter.slug, update, request),
+            act(client, charter.slug, W.exit, EXIT),
             return_exceptions=True,
         )
         # Either may lose the race (the other ended the partnership first), never both.
@@ -145,7 +146,7 @@ async def test_a_record_the_store_refuses_is_visible_and_catches_up_once_the_cau
         assert "crawl rows refused by a test trigger" in (refused.record_problem or "")
         assert refused.partnership.phase.value == "crawl"
         # The partnership goes on while its record waits: people can still act.
-        await service.update(
+        await act(
             client, charter.slug, W.record_pilot_results, PilotResultRequest(recorded_by=US, integration_can_scale=True)
         )
         description = await client.get_workflow_handle(charter.workflow_id).describe()
@@ -153,7 +154,7 @@ async def test_a_record_the_store_refuses_is_visible_and_catches_up_once_the_cau
         with store.engine.begin() as connection:
             connection.execute(text("DROP TRIGGER refuse_crawl"))
         caught_up = await wait_for(client, charter.slug, lambda s: s.record_problem is None)
-        await service.update(client, charter.slug, W.exit, EXIT)
+        await act(client, charter.slug, W.exit, EXIT)
         await wait_for(client, charter.slug, lambda s: s.partnership.step is Step.WINDING_DOWN)
         status = await _settled_state(client, charter.slug, charter.workflow_id)
     assert caught_up.partnership.phase.value == "crawl"
@@ -170,7 +171,7 @@ async def test_evidence_recorded_before_an_exit_reaches_the_store_and_show(
         await start(client, settings, charter, TimeScale())
         await sign_both(client, charter.slug)
         await record_pilots(client, charter.slug)
-        await service.update(client, charter.slug, W.exit, EXIT)
+        await act(client, charter.slug, W.exit, EXIT)
         status = await wait_for(client, charter.slug, lambda s: s.partnership.step is Step.WINDING_DOWN)
         status = await _settled_state(client, charter.slug, charter.workflow_id)
     (row,) = [r for r in store.partnerships() if r.id == charter.workflow_id]
@@ -267,9 +268,7 @@ async def test_two_thousand_corrections_in_one_crawl_keep_every_run_far_below_te
         await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
         for i in range(corrections):
             pilot = PilotResult(customer="Initech", metric_before=10, metric_after=7 + i % 3, would_recommend=True)
-            await service.update(
-                client, charter.slug, W.record_pilot_results, PilotResultRequest(recorded_by=US, pilot=pilot)
-            )
+            await act(client, charter.slug, W.record_pilot_results, PilotResultRequest(recorded_by=US, pilot=pilot))
         status = await _settled_state(client, charter.slug, charter.workflow_id)
         runs = [run async for run in client.list_workflows(f"WorkflowId = '{charter.workflow_id}'")]
     # Temporal warns at 10,240 events and stops a run at 51,200; every run here stays near 2,000.
@@ -307,14 +306,14 @@ async def test_a_store_rebuilt_from_temporal_holds_the_same_record_and_a_second_
         await sign_both(client, charter.slug)
         await record_pilots(client, charter.slug)
         await wait_for(client, charter.slug, at("crawl", Step.GATE_REVIEW))
-        await service.update(client, charter.slug, W.decide, DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO))
+        await act(client, charter.slug, W.decide, DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO))
         await wait_for(client, charter.slug, at("walk", Step.UNDERWAY))
-        await service.update(client, charter.slug, W.exit, EXIT)
+        await act(client, charter.slug, W.exit, EXIT)
         status = await wait_for(
             client, charter.slug, lambda s: s.partnership.step is Step.WINDING_DOWN and bool(s.partnership.open_tasks)
         )
         done = CompleteTaskRequest(task_ids=[t.id for t in status.partnership.open_tasks], by=US)
-        await service.update(client, charter.slug, W.complete_task, done)
+        await act(client, charter.slug, W.complete_task, done)
         await handle.result()
     lost = _record_of(store, charter.workflow_id)
 
@@ -335,7 +334,7 @@ ACTS = ("sign-us", "sign-partner", "pilot", "can-scale", "task-done", "exit-us",
 WAVES = st.lists(st.lists(st.sampled_from(ACTS), min_size=1, max_size=3), min_size=1, max_size=4)
 
 
-def _request(act: str, status: PartnershipStatus) -> tuple[Any, Any]:
+def _request(kind: str, status: PartnershipStatus) -> tuple[Any, Any]:
     open_tasks = status.partnership.open_tasks
     return {
         "sign-us": (W.sign_charter, SignRequest(signer=US)),
@@ -348,7 +347,7 @@ def _request(act: str, status: PartnershipStatus) -> tuple[Any, Any]:
         ),
         "exit-us": (W.exit, EXIT),
         "exit-partner": (W.exit, ExitRequest(by=PARTNER, reason="we stop too")),
-    }[act]
+    }[kind]
 
 
 def _a_pilot() -> PilotResult:
@@ -363,14 +362,14 @@ async def _waves_of_concurrent_acts(target: str, settings: Settings, waves: list
         await start(client, settings, charter, TimeScale())
         for wave in waves:
             status = await service.status(client, charter.slug)
-            calls = [service.update(client, charter.slug, *_request(act, status)) for act in wave]
+            calls = [act(client, charter.slug, *_request(kind, status)) for kind in wave]
             for result in await asyncio.gather(*calls, return_exceptions=True):
                 # A refusal is a fine answer (the act did not apply then); anything else is a defect.
                 assert result is not None and (
                     not isinstance(result, BaseException) or isinstance(result, service.Refused)
                 )
         if not (await service.status(client, charter.slug)).partnership.ended:
-            await service.update(client, charter.slug, W.exit, EXIT)
+            await act(client, charter.slug, W.exit, EXIT)
         await wait_for(client, charter.slug, lambda s: s.partnership.step in (Step.WINDING_DOWN, Step.CLOSED))
         status = await _settled_state(client, charter.slug, charter.workflow_id)
     _assert_store_matches(store, status)
@@ -399,7 +398,7 @@ async def test_a_store_out_of_reach_longer_than_the_local_budget_is_written_by_a
         # Another process holds SQLite's write lock: the exit's step waits past its local budget.
         with store.engine.connect() as blocker:
             blocker.exec_driver_sql("BEGIN EXCLUSIVE")
-            await service.update(client, charter.slug, W.exit, EXIT)
+            await act(client, charter.slug, W.exit, EXIT)
             await _until_history_shows(handle, "ACTIVITY_TASK_SCHEDULED")
             blocker.exec_driver_sql("ROLLBACK")
         status = await wait_for(client, charter.slug, lambda s: s.partnership.step is Step.WINDING_DOWN)

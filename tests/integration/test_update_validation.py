@@ -28,6 +28,7 @@ from tests.helpers import (
     PARTNER,
     REVIEWER,
     US,
+    act,
     at,
     example_charter,
     running_worker,
@@ -52,7 +53,7 @@ async def _assert_refused_without_trace(client: Client, slug: str, update: Any, 
     before_state = (await service.status(client, slug)).partnership
     before_events = await _history_length(client, workflow_id)
     with pytest.raises(service.Refused, match=match):
-        await service.update(client, slug, update, request)
+        await act(client, slug, update, request)
     assert (await service.status(client, slug)).partnership == before_state
     assert await _history_length(client, workflow_id) == before_events
 
@@ -64,7 +65,7 @@ async def test_bad_requests_while_signing_are_refused_and_leave_no_trace(
     async with running_worker(client, settings, store):
         await start(client, settings, charter, REAL_TIME)
         await wait_for(client, charter.slug, lambda s: s.partnership.step is Step.SIGNING)
-        await service.update(client, charter.slug, W.sign_charter, SignRequest(signer=US))
+        await act(client, charter.slug, W.sign_charter, SignRequest(signer=US))
         slug = charter.slug
         pilot = PilotResult(customer="Initech", metric_before=10, metric_after=5, would_recommend=True)
         cases = [
@@ -112,10 +113,10 @@ async def test_bad_evidence_and_decisions_in_crawl_and_walk_are_refused_and_leav
         await start(client, settings, charter, TimeScale(seconds_per_week=1))
         slug = charter.slug
         for signer in (US, PARTNER):
-            await service.update(client, slug, W.sign_charter, SignRequest(signer=signer))
+            await act(client, slug, W.sign_charter, SignRequest(signer=signer))
         first = PilotResult(customer="Initech", metric_before=20, metric_after=10, would_recommend=True)
         second = PilotResult(customer="Hooli", metric_before=20, metric_after=10, would_recommend=True)
-        await service.update(client, slug, W.record_pilot_results, PilotResultRequest(recorded_by=US, pilot=first))
+        await act(client, slug, W.record_pilot_results, PilotResultRequest(recorded_by=US, pilot=first))
         await _assert_refused_without_trace(
             client,
             slug,
@@ -130,7 +131,7 @@ async def test_bad_evidence_and_decisions_in_crawl_and_walk_are_refused_and_leav
             PilotResultRequest(recorded_by=OUTSIDER, integration_can_scale=True),
             "recorded_by: .* is not named",
         )
-        await service.update(
+        await act(
             client,
             slug,
             W.record_pilot_results,
@@ -150,7 +151,7 @@ async def test_bad_evidence_and_decisions_in_crawl_and_walk_are_refused_and_leav
         ]
         for request, match in refusals:
             await _assert_refused_without_trace(client, slug, W.decide, request, match)
-        await service.update(client, slug, W.decide, DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO))
+        await act(client, slug, W.decide, DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO))
         await wait_for(client, slug, at("walk", Step.UNDERWAY))
         await _assert_refused_without_trace(
             client,

@@ -22,6 +22,7 @@ from temporalio.workflow import NondeterminismError
 from partnerships.domain.vocabulary import WORKFLOW_TYPE, workflow_id_for
 from partnerships.engine.contracts import PartnershipOutcome
 from partnerships.engine.converter import DATA_CONVERTER
+from partnerships.service.audit import audit
 from workflows import PartnershipWorkflow
 
 HISTORY_DIR = Path(__file__).parents[1] / "histories"
@@ -105,3 +106,30 @@ def test_todays_histories_carry_no_patch_markers(path: Path) -> None:
         and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
     assert markers == []
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.name)
+def test_every_act_in_a_recorded_history_passes_the_audit(path: Path) -> None:
+    acts = audit([_history(path)])
+    assert all(act.holds for act in acts), [act.problems for act in acts if not act.holds]
+    # A run continued as new only waits for its next quarter: every other path has people acting.
+    assert acts or path.stem == "run-resumed-after-continue-as-new"
+
+
+def test_the_audit_flags_an_act_edited_in_a_recorded_history() -> None:
+    path = HISTORIES_BY_NAME["crawl-override-go"]
+    data = json.loads(path.read_text())
+    edited = 0
+    for event in data["events"]:
+        accepted = event.get("workflowExecutionUpdateAcceptedEventAttributes")
+        if accepted and accepted["acceptedRequest"]["input"]["name"] == "decide":
+            payload = accepted["acceptedRequest"]["input"]["args"]["payloads"][0]
+            request = json.loads(base64.b64decode(payload["data"]))
+            request["reason"] = "a reason nobody gave"
+            payload["data"] = base64.b64encode(json.dumps(request).encode()).decode()
+            edited += 1
+    assert edited == 1
+    workflow_id = _history(path).workflow_id
+    acts = audit([WorkflowHistory.from_json(workflow_id, json.dumps(data))])
+    assert [act.update for act in acts if not act.holds] == ["decide"]
+    assert next(act.problems for act in acts if not act.holds)[0].startswith("proof.signature: ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,6 +26,17 @@ class SlackSettings(BaseSettings):
     channel: str | None = Field(None, validation_alias="SLACK_CHANNEL")
     api_url: str | None = Field(None, validation_alias="SLACK_API_URL")
     port: int = Field(DEFAULT_PORT, validation_alias="SLACK_PORT")
+    # The private key the app signs clicks with after checking Slack's signature: the Slack
+    # door's word, which partnerships started with its public key take (`partnerships login --key FILE`).
+    door_key_file: Path | None = Field(None, validation_alias="PARTNERSHIPS_SLACK_DOOR_KEY_FILE")
+
+    def door_public_key(self) -> str | None:
+        """The door's public key line, read from its key file; None when no door is configured."""
+        from partnerships.adapters.keys import SigningKey
+
+        if self.door_key_file is None or not self.door_key_file.exists():
+            return None
+        return SigningKey.load(self.door_key_file).public_line
 
     @property
     def enabled(self) -> bool:
