@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEMPORAL_DB ?= .data/temporal.db
 
-.PHONY: help demo test test-unit lint format server worker slack temporal chromium bench histories clean
+.PHONY: help demo test test-unit lint format server worker slack web temporal chromium bench histories clean
 
 help:
 	@echo "make demo    - dev server + Web UI + worker, then one partnership through every phase (DEMO_EXIT=1 to stop at the end)"
@@ -14,6 +14,7 @@ help:
 	@echo "make server  - run the Temporal dev server (with Web UI on :8233) in the foreground"
 	@echo "make worker  - run the worker in the foreground"
 	@echo "make slack   - run the Slack app (Socket Mode or HTTP, see README)"
+	@echo "make web     - serve the signing-link pages for people acting from their email"
 	@echo "make bench   - measure the engine against Temporal's floor (python -m bench --quick for a smoke run)"
 
 $(INSTALLED): pyproject.toml
@@ -62,6 +63,10 @@ worker: $(INSTALLED)
 # The Slack app: Socket Mode with SLACK_APP_TOKEN, else HTTP on SLACK_PORT (see README).
 slack: $(INSTALLED)
 	$(PY) -m partnerships.slack_app
+
+# The pages behind the signing links people get by email (README: Who can act, and how).
+web: $(INSTALLED)
+	$(PY) -m partnerships.web
 
 # Engine vs Temporal's floor on this machine: own dev server and worker processes (~8 min on 2 cores).
 bench: $(INSTALLED) temporal

@@ -18,7 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import Messenger, StepRecorder
 from partnerships.adapters.config import Settings
-from partnerships.adapters.notifiers import SlackNotConfigured, SlackNotifier, make_notifier
+from partnerships.adapters.notifiers import SlackNotConfigured, SlackNotifier, make_email_notifier, make_notifier
 from partnerships.adapters.store import Store, StoreVanished, make_engine
 from partnerships.adapters.templates import MessageTexts, TaskList, load_task_templates, make_environment
 from partnerships.adapters.temporal_client import make_client
@@ -49,13 +49,14 @@ def build_worker(
     *,
     task_queue: str | None = None,
     notifier: Notifier | None = None,
+    email: Notifier | None = None,
     store: Store | None = None,
     sticky_timeout: timedelta | None = None,
 ) -> Worker:
     store = store or Store(make_engine(settings.store_url))
     environment = make_environment(settings.templates_dir)
     ui_url = f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
-    messenger = Messenger(store, notifier or make_notifier(), MessageTexts(environment), ui_url)
+    messenger = Messenger(store, notifier or make_notifier(), MessageTexts(environment), ui_url, email=email)
     tasks = TaskList(environment, load_task_templates(settings.templates_dir))
     step_recorder = StepRecorder(store, tasks, messenger)
     return Worker(
@@ -93,7 +94,14 @@ async def main() -> None:
     except NotifierUnavailable as error:
         # Slack is down, not wrong: messages wait in the outbox until it is back.
         logging.warning("slack did not answer at start-up (%s): messages wait in the outbox", error)
-    worker = build_worker(client, settings, notifier=notifier, store=store)
+    try:
+        email = make_email_notifier()
+    except ValueError as error:
+        logging.error("email is misconfigured: %s", error)
+        raise SystemExit(1) from None
+    if email is not None:
+        logging.info("email: people without Slack get messages (and signing links) by email")
+    worker = build_worker(client, settings, notifier=notifier, email=email, store=store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -27,19 +27,35 @@ from partnerships.engine.ports import MessageTemplates, QueuedMessage, Records
 
 
 class Messenger:
-    def __init__(self, records: Records, notifier: Notifier, texts: MessageTemplates, ui_url: str) -> None:
+    """Renders messages into the outbox and delivers them through the notifiers.
+
+    The main notifier (Slack or the console) takes every message. With `email`, each person
+    the main notifier cannot reach by name (no Slack user id, or no Slack at all) also gets
+    the message as their own outbox row, delivered once like any other.
+    """
+
+    def __init__(
+        self,
+        records: Records,
+        notifier: Notifier,
+        texts: MessageTemplates,
+        ui_url: str,
+        *,
+        email: Notifier | None = None,
+    ) -> None:
         self._records = records
         self._notifier = notifier
+        self._email = email
         self._texts = texts
         self._ui_url = ui_url
 
     def _link(self, partnership_id: str) -> str:
         return f"{self._ui_url}/workflows/{partnership_id}"
 
-    def compose(self, request: SendNotificationInput, created_at: datetime) -> QueuedMessage:
-        """The message as it waits in the outbox, its text rendered now."""
+    def compose(self, request: SendNotificationInput, created_at: datetime) -> list[QueuedMessage]:
+        """The message's outbox rows, its text rendered now: the main notifier's, then one per email."""
         subject, body = self._texts.render(request.kind, request.context, self._link(request.partnership_id))
-        return QueuedMessage(
+        main = QueuedMessage(
             key=request.key,
             partnership_id=request.partnership_id,
             kind=request.kind,
@@ -50,6 +66,21 @@ class Messenger:
             created_at=created_at,
             context=request.context,
         )
+        if self._email is None:
+            return [main]
+        on_slack = self._notifier.name == "slack"
+        emailed = [r for r in request.audience if not (on_slack and r.slack_user_id)]
+        return [main] + [
+            main.model_copy(
+                update={
+                    "key": f"{request.key}:email:{r.email}",
+                    "audience": [r.email],
+                    "notifier": self._email.name,
+                    "created_at": created_at + timedelta(microseconds=i + 1),
+                }
+            )
+            for i, r in enumerate(emailed)
+        ]
 
     def pending(self, partnership_id: str) -> list[str]:
         """Keys of the partnership's undelivered messages, oldest first."""
@@ -61,8 +92,9 @@ class Messenger:
         if queued is None:
             return False
         # Not inside a store transaction: the notifier may take seconds to answer.
+        notifier = self._email if self._email is not None and queued.notifier == self._email.name else self._notifier
         with notifier_errors_as_temporal_errors():
-            reference = self._notifier.deliver(
+            reference = notifier.deliver(
                 OutgoingMessage(
                     key=queued.key,
                     kind=queued.kind,

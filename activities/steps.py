@@ -46,7 +46,7 @@ class StepRecorder:
                 context = {**message.context, "tasks": [t.model_dump(mode="json") for t in tasks]}
                 message = message.model_copy(update={"context": context})
             # The outbox delivers oldest first: a step's messages keep the order they were made in.
-            messages.append(self._messenger.compose(message, created_at + timedelta(microseconds=position)))
+            messages.extend(self._messenger.compose(message, created_at + timedelta(milliseconds=position)))
         try:
             self._records.write_step(
                 step, [task for made in batches.values() for task in made], messages, wait_at_most=_time_left()

@@ -33,6 +33,7 @@ from partnerships.domain.lifecycle import (
     WalkResultRequest,
 )
 from partnerships.engine.contracts import PartnershipStatus
+from partnerships.engine.proofs import Doors
 from partnerships.service import commands as service
 from worker import build_worker
 from workflows import PartnershipWorkflow
@@ -41,6 +42,8 @@ from workflows import PartnershipWorkflow
 KEYRING = Keyring()
 # The key the test Slack app signs clicks with; every test partnership trusts it.
 SLACK_DOOR = SigningKey.generate("slack-door@tests")
+# The key the test web process signs link acts with.
+LINK_DOOR = SigningKey.generate("link-door@tests")
 
 US = "dana@ourco.example"
 PARTNER = "sam@acme.example"
@@ -66,7 +69,7 @@ async def start(
     **limits: Any,
 ) -> WorkflowHandle[PartnershipWorkflow, Any]:
     """Start as `partnerships start` does; `limits` sets StartPartnership's history and retry limits."""
-    limits.setdefault("slack_doors", [SLACK_DOOR.public_line])
+    limits.setdefault("doors", Doors(slack=[SLACK_DOOR.public_line], link=[LINK_DOOR.public_line]))
     return await service.start_partnership(
         client, charter, task_queue=settings.task_queue, time_scale=time_scale, **limits
     )

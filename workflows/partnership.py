@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         CompleteTaskRequest,
         DecisionRequest,
         ExitRequest,
+        KeyChangeRequest,
         Partnership,
         Phase,
         PilotResultRequest,
@@ -377,7 +378,7 @@ class PartnershipWorkflow:
                 request=request,
                 actor=request.actor,
                 charter=p.charter,
-                trusted_doors=self._start.slack_doors,
+                doors=self._start.doors,
                 seen_nonces=self._nonces,
                 now=workflow.now(),
             )
@@ -479,6 +480,16 @@ class PartnershipWorkflow:
     def _validate_exit(self, request: ExitRequest, proof: Proof | None = None) -> None:
         self._refuse_unproven(request, proof)
         _refuse(self._partnership.problems_exiting(request))
+
+    @workflow.update
+    def change_keys(self, request: KeyChangeRequest, proof: Proof | None = None) -> Acknowledged:
+        self._spend(proof)
+        return self._accept(self._partnership.apply_key_change(request, workflow.now()), "")
+
+    @change_keys.validator
+    def _validate_change_keys(self, request: KeyChangeRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
+        _refuse(self._partnership.problems_changing_keys(request))
 
     @workflow.update
     async def complete_task(self, request: CompleteTaskRequest, proof: Proof | None = None) -> Acknowledged:

@@ -40,9 +40,6 @@ class Settings(BaseSettings):
     # The private key your acts are signed with (`partnerships login` makes one); by default
     # id_ed25519 in ~/.config/partnerships (or $XDG_CONFIG_HOME/partnerships).
     key_file: Path | None = Field(None, validation_alias="PARTNERSHIPS_KEY_FILE")
-    # The Slack door's public key that partnerships started here trust for clicks (the Slack
-    # app signs with the private half, PARTNERSHIPS_SLACK_DOOR_KEY_FILE where it runs).
-    slack_door_public_key: str | None = Field(None, validation_alias="PARTNERSHIPS_SLACK_DOOR_PUBLIC_KEY")
 
     @property
     def store_url(self) -> str:

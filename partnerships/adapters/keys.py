@@ -10,13 +10,13 @@ import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
-from partnerships.domain.charter import Charter
+from partnerships.domain.charter import Charter, people_in
 from partnerships.engine.proofs import Door, Proof, Unsigned, act_message
 
 KEY_FILE_NAME = "id_ed25519"
@@ -94,9 +94,10 @@ class Signer(Protocol):
     def prove(self, workflow_id: str, update: str, request: BaseModel) -> Proof: ...
 
 
-def _unsigned(door: Door, key: SigningKey, **slack: str | None) -> Unsigned:
+def unsigned_proof(door: Door, key: SigningKey, *, nonce: str | None = None, **fields: Any) -> Unsigned:
+    """A proof's fields, signed now with a fresh nonce (a link brings its own, to be spent once)."""
     return Unsigned(
-        door=door, key=key.public_line, signed_at=datetime.now(UTC), nonce=secrets.token_urlsafe(24), **slack
+        door=door, key=key.public_line, signed_at=datetime.now(UTC), nonce=nonce or secrets.token_urlsafe(24), **fields
     )
 
 
@@ -107,7 +108,7 @@ class PersonSigner:
         self.key = key
 
     def prove(self, workflow_id: str, update: str, request: BaseModel) -> Proof:
-        unsigned = _unsigned(Door.CLI, self.key)
+        unsigned = unsigned_proof(Door.CLI, self.key)
         return unsigned.signed(self.key.sign(act_message(workflow_id, update, request, unsigned)))
 
 
@@ -118,7 +119,7 @@ class SlackDoorSigner:
         self.key, self.slack_user, self.slack_team = key, slack_user, slack_team
 
     def prove(self, workflow_id: str, update: str, request: BaseModel) -> Proof:
-        unsigned = _unsigned(Door.SLACK, self.key, slack_user=self.slack_user, slack_team=self.slack_team)
+        unsigned = unsigned_proof(Door.SLACK, self.key, slack_user=self.slack_user, slack_team=self.slack_team)
         return unsigned.signed(self.key.sign(act_message(workflow_id, update, request, unsigned)))
 
 
@@ -144,8 +145,6 @@ class Keyring:
         """The charter with this keyring's key beside each person, as people paste their
         `partnerships login` keys into a real one (the demo's and the tests' throwaway keys)."""
         data = charter.model_dump(mode="json")
-        governance = data["governance"]
-        people = [*governance["decision_owners"].values(), *governance["reviewers"], *governance["escalation_path"]]
-        for person in people:
+        for person in people_in(data):
             person["keys"] = [self.public_line(person["email"])]
         return Charter.model_validate(data)

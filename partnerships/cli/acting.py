@@ -45,6 +45,7 @@ def start(
 ) -> None:
     """Start the partnership's workflow. It waits for both sides to sign the charter."""
     from partnerships.adapters.charter_file import load_charter
+    from partnerships.adapters.doors import configured_doors
     from partnerships.domain.charter import charter_warnings
     from partnerships.service import commands as service
 
@@ -58,20 +59,12 @@ def start(
     async def go() -> None:
         client = await make_client(settings)
         await service.start_partnership(
-            client, charter, task_queue=settings.task_queue, time_scale=scale, slack_doors=_slack_doors(settings)
+            client, charter, task_queue=settings.task_queue, time_scale=scale, doors=configured_doors()
         )
         out.print(f"[green]started[/green] {charter.workflow_id}: waiting for both sides to sign")
         out.print(f"  {settings.workflow_url(charter.workflow_id)}")
 
     run_async(go())
-
-
-def _slack_doors(settings: Settings) -> list[str]:
-    """The Slack door this partnership will take clicks from: configured here, or none."""
-    from partnerships.adapters.slack.settings import SlackSettings
-
-    door = SlackSettings().door_public_key()
-    return [key for key in (settings.slack_door_public_key, door) if key]
 
 
 def _refuse_a_slug_the_store_holds(settings: Settings, workflow_id: str, slug: str) -> None:
@@ -93,7 +86,7 @@ def _refuse_a_slug_the_store_holds(settings: Settings, workflow_id: str, slug: s
 # ------------------------------------------------------------------ updates
 
 
-def _update(reference: str, update: Any, request: Any) -> Any:
+def send_update(reference: str, update: Any, request: Any) -> Any:
     from partnerships.adapters.keys import PersonSigner
     from partnerships.cli.identity import your_key
     from partnerships.service import commands as service
@@ -115,7 +108,7 @@ def sign(reference: Reference, who: As) -> None:
     from partnerships.domain.lifecycle import SignRequest
     from workflows import PartnershipWorkflow
 
-    _update(reference, PartnershipWorkflow.sign_charter, SignRequest(signer=who))
+    send_update(reference, PartnershipWorkflow.sign_charter, SignRequest(signer=who))
 
 
 @app.command()
@@ -132,7 +125,7 @@ def recommit(
     from partnerships.domain.lifecycle import RecommitRequest
     from workflows import PartnershipWorkflow
 
-    _update(
+    send_update(
         reference,
         PartnershipWorkflow.recommit,
         RecommitRequest(signer=who, roi_model_holds=roi_holds),
@@ -182,7 +175,7 @@ def record_crawl(
             metric_after=after or 0,
             would_recommend=bool(recommends),
         )
-    _update(
+    send_update(
         reference,
         PartnershipWorkflow.record_pilot_results,
         PilotResultRequest(recorded_by=who, pilot=result, integration_can_scale=can_scale),
@@ -212,7 +205,7 @@ def record_walk(
     from partnerships.domain.lifecycle import WalkResultRequest
     from workflows import PartnershipWorkflow
 
-    _update(
+    send_update(
         reference,
         PartnershipWorkflow.record_walk_results,
         WalkResultRequest(
@@ -262,7 +255,7 @@ def record_qbr(
         rag=rag,
         notes=notes,
     )
-    _update(
+    send_update(
         reference,
         PartnershipWorkflow.record_scorecard,
         ScorecardRequest(recorded_by=who, scorecard=scorecard),
@@ -282,7 +275,7 @@ def decide(
     from partnerships.domain.lifecycle import DecisionRequest
     from workflows import PartnershipWorkflow
 
-    _update(
+    send_update(
         reference,
         PartnershipWorkflow.decide,
         DecisionRequest(reviewer=who, outcome=outcome, reason=reason, extend_weeks=weeks),
@@ -300,7 +293,7 @@ def exit_partnership(
     from partnerships.domain.lifecycle import ExitRequest
     from workflows import PartnershipWorkflow
 
-    _update(reference, PartnershipWorkflow.exit, ExitRequest(by=who, reason=reason))
+    send_update(reference, PartnershipWorkflow.exit, ExitRequest(by=who, reason=reason))
 
 
 @task_app.command("done")
@@ -319,4 +312,4 @@ def task_done(
             [f"task_ids: {task_id} belongs to {service.workflow_id_of(task_id)}" for task_id in task_ids]
             + ["task_ids: give tasks of one partnership at a time"]
         )
-    _update(task_ids[0], PartnershipWorkflow.complete_task, CompleteTaskRequest(task_ids=task_ids, by=who))
+    send_update(task_ids[0], PartnershipWorkflow.complete_task, CompleteTaskRequest(task_ids=task_ids, by=who))

@@ -1,4 +1,5 @@
-"""Who you are to the engine: `login` makes or adopts your key, `audit` re-checks everyone's acts.
+"""Who you are to the engine: `login` makes or adopts your key, `keys` changes the keys a
+partnership holds, `audit` re-checks everyone's acts.
 
 A command that acts signs its request with your key; the workflow accepts it only when the
 charter lists that key for the person the request names (`--as`). See the README's
@@ -15,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from partnerships.adapters.config import Settings
-from partnerships.cli.app import JsonFlag, Reference, UserError, app, connect, handles_errors, out, run_async
+from partnerships.cli.app import As, JsonFlag, Reference, UserError, app, connect, handles_errors, out, run_async
 
 if TYPE_CHECKING:
     from temporalio.client import WorkflowHistory
@@ -147,3 +148,37 @@ async def _fetch(reference: str) -> list[WorkflowHistory]:
     from partnerships.service import audit as audits
 
     return await audits.histories(await connect(), reference)
+
+
+keys_app = typer.Typer(help="Add or revoke a person's keys on a partnership (a signed act, in the record).")
+app.add_typer(keys_app, name="keys")
+KeyLine = Annotated[str, typer.Argument(help="The public key line, as `partnerships login` prints it.")]
+For = Annotated[
+    str | None, typer.Option("--for", help="Whose keys change (default: yours). Others' only as our decision owner.")
+]
+
+
+@keys_app.command("add")
+@handles_errors
+def keys_add(reference: Reference, key_line: KeyLine, who: As, person: For = None) -> None:
+    """Add a key (a new laptop) for yourself, signed with a key the partnership already holds."""
+    from partnerships.cli.acting import send_update
+    from partnerships.domain.lifecycle import KeyChangeRequest
+    from workflows import PartnershipWorkflow
+
+    send_update(
+        reference, PartnershipWorkflow.change_keys, KeyChangeRequest(by=who, person=person or who, add=key_line)
+    )
+
+
+@keys_app.command("revoke")
+@handles_errors
+def keys_revoke(reference: Reference, key_line: KeyLine, who: As, person: For = None) -> None:
+    """Revoke a key (lost, or someone left): it signs nothing on this partnership from now on."""
+    from partnerships.cli.acting import send_update
+    from partnerships.domain.lifecycle import KeyChangeRequest
+    from workflows import PartnershipWorkflow
+
+    send_update(
+        reference, PartnershipWorkflow.change_keys, KeyChangeRequest(by=who, person=person or who, revoke=key_line)
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -281,6 +281,26 @@ class Charter(Strict):
 
     def person(self, identity: str) -> Person | None:
         return next((p for p in self.people() if p.is_identified_by(identity)), None)
+
+    def with_keys_changed(self, email: str, *, add: str | None = None, revoke: str | None = None) -> Charter:
+        """The same charter with one key added to, or revoked from, every place the person appears."""
+        data = self.model_dump(mode="json")
+        for person in people_in(data):
+            if person["email"] == email.lower():
+                kept = [k for k in person["keys"] if revoke is None or not same_key(k, revoke)]
+                person["keys"] = [*kept, add] if add is not None else kept
+        return Charter.model_validate(data)
+
+
+def people_in(charter: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each person's entry in a charter's plain data (`model_dump`), where keys are edited."""
+    governance = charter["governance"]
+    return [*governance["decision_owners"].values(), *governance["reviewers"], *governance["escalation_path"]]
+
+
+def same_key(one: str, other: str) -> bool:
+    """Two public key lines name the same key when their type and key match; comments do not count."""
+    return one.split()[:2] == other.split()[:2]
 
 
 def _within(value: int, span: rules.Span) -> int:

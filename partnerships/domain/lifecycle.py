@@ -16,7 +16,7 @@ from typing import Annotated, ClassVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from partnerships.domain import rules
-from partnerships.domain.charter import Charter, Side
+from partnerships.domain.charter import Charter, PublicKeyLine, Side, same_key
 from partnerships.domain.gates import (
     ALLOWED_OUTCOMES,
     CrawlEvidence,
@@ -142,6 +142,17 @@ class ExitRequest(Request):
     reason: Reason
 
 
+class KeyChangeRequest(Request):
+    """Add a person's public key, or revoke one: by that person, or by our decision owner."""
+
+    ACTOR = "by"
+
+    by: Identity
+    person: Identity
+    add: PublicKeyLine | None = None
+    revoke: PublicKeyLine | None = None
+
+
 TaskId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), BeforeValidator(one_line)
 ]
@@ -172,6 +183,17 @@ class Signature(BaseModel):
     name: str
     email: str
     signed_at: datetime
+
+
+class KeyChange(BaseModel):
+    """A key added or revoked, kept in the record with who did it."""
+
+    person: str
+    added: str | None = None
+    revoked: str | None = None
+    by: str
+    by_name: str
+    at: datetime
 
 
 class Decision(BaseModel):
@@ -247,6 +269,8 @@ class Partnership(BaseModel):
     ended_by: str | None = None
     # What was recorded in a phase that ended before its review opened: kept for the record.
     evidence_at_end: dict[str, object] | None = None
+    # Keys added and revoked since the start: the charter above holds the keys as they are now.
+    key_changes: list[KeyChange] = Field(default_factory=list)
 
     @classmethod
     def begin(cls, charter: Charter, time_scale: TimeScale, now: datetime) -> Partnership:
@@ -666,6 +690,45 @@ class Partnership(BaseModel):
             new_quarter=True,
             summary=f"{who} decided to continue: quarter {self.quarter} of Run begins",
         )
+
+    # ------------------------------------------------------------ keys
+
+    def problems_changing_keys(self, request: KeyChangeRequest) -> list[str]:
+        """A person's keys change only by their own act or by our decision owner's."""
+        problems = []
+        person = self.charter.person(request.person)
+        if person is None:
+            problems.append(f"person: {request.person} is not named in the charter's governance")
+        by = self.charter.person(request.by)
+        ours = self.charter.decision_owner_side(request.by) is Side.US
+        if by is None:
+            problems.append(f"by: {request.by} is not named in the charter's governance")
+        elif person is not None and by.email != person.email and not ours:
+            problems.append(f"by: only {person.name} or our decision owner may change {person.name}'s keys")
+        if (request.add is None) == (request.revoke is None):
+            problems.append("add/revoke: give one key to add or one key to revoke")
+        if person is None:
+            return problems
+        if request.add is not None:
+            if any(same_key(k, request.add) for k in person.keys):
+                problems.append(f"add: {person.name} already has this key")
+            elif len(person.keys) >= 5:
+                problems.append(f"add: {person.name} has 5 keys already; revoke one first")
+        if request.revoke is not None and not any(same_key(k, request.revoke) for k in person.keys):
+            problems.append(f"revoke: {person.name} has no such key")
+        return problems
+
+    def apply_key_change(self, request: KeyChangeRequest, now: datetime) -> Transition:
+        person, by = self.charter.person(request.person), self.charter.person(request.by)
+        assert person is not None and by is not None
+        self.charter = self.charter.with_keys_changed(person.email, add=request.add, revoke=request.revoke)
+        self.key_changes.append(
+            KeyChange(
+                person=person.email, added=request.add, revoked=request.revoke, by=by.email, by_name=by.name, at=now
+            )
+        )
+        what = "added a key for" if request.add else "revoked a key of"
+        return Transition(summary=f"{by.name} {what} {person.name}")
 
     # ------------------------------------------------------------ ending
 

@@ -11,10 +11,11 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from partnerships.domain.charter import Charter, PublicKeyLine
+from partnerships.domain.charter import Charter
 from partnerships.domain.gates import GateEvaluation
 from partnerships.domain.lifecycle import GateReview, Partnership, TaskKind, TaskRef, TimeScale
 from partnerships.domain.views import PartnershipSnapshot
+from partnerships.engine.proofs import Doors
 
 
 class ActivityName:
@@ -45,10 +46,10 @@ class StartPartnership(BaseModel):
     history_limit: int = Field(default=2_000, ge=100, le=20_000)
     # A step the store refused for good (a data error) is tried again this often.
     record_retry_seconds: float = Field(default=600, ge=0.1, le=86_400)
-    # Public keys of the Slack doors whose word this partnership takes for a click (the Slack
-    # app signs what Slack's signature showed it); set by whoever starts the partnership.
-    slack_doors: list[PublicKeyLine] = Field(default_factory=list, max_length=5)
-    # Nonces of recent proofs, carried over continue-as-new so a signed request is used once.
+    # The doors (Slack app, signing links) whose word this partnership takes for who acted.
+    doors: Doors = Doors()
+    # Spent nonces and when each may be forgotten, carried over continue-as-new so that a
+    # signed request or a link acts once.
     recent_nonces: dict[str, AwareDatetime] = Field(default_factory=dict, max_length=10_000)
     # How long a step's record may try as a local activity (holding its workflow task) before
     # it goes on as a regular activity, retried without limit.

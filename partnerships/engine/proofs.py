@@ -24,7 +24,7 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from partnerships.domain.charter import Charter, Person
+from partnerships.domain.charter import Charter, Person, PublicKeyLine
 
 # How far a proof's time may be from the workflow's: long enough for a slow network or a
 # clock a little off, short enough that the nonces to remember stay few.
@@ -46,13 +46,28 @@ KEY_LINE = re.compile(r"ssh-ed25519 ([A-Za-z0-9+/]{68}={0,2})(?: .*)?")
 
 NO_PROOF = (
     "proof: the request carries no proof of who sent it; act through `partnerships` after "
-    "`partnerships login`, or through Slack"
+    "`partnerships login`, through Slack, or through your signing link"
 )
 
 
 class Door(StrEnum):
     CLI = "cli"
     SLACK = "slack"
+    LINK = "link"
+
+
+class Doors(BaseModel):
+    """The doors whose word a partnership takes: public keys of the Slack app and of the web
+    process that serves signing links, as whoever started the partnership configured them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slack: list[PublicKeyLine] = Field(default_factory=list, max_length=5)
+    link: list[PublicKeyLine] = Field(default_factory=list, max_length=5)
+
+    def trusts(self, door: Door, key: str) -> bool:
+        keys = self.slack if door is Door.SLACK else self.link if door is Door.LINK else []
+        return bool(key_of(key)) and key_of(key) in {key_of(k) for k in keys}
 
 
 class Proof(BaseModel):
@@ -68,6 +83,9 @@ class Proof(BaseModel):
     signature: Annotated[str, StringConstraints(max_length=200)]
     slack_user: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = None
     slack_team: Annotated[str, StringConstraints(pattern=r"^[TE][A-Z0-9]{2,20}$")] | None = None
+    # Link door: the person the emailed link was made for, and when the link stops working.
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    expires_at: AwareDatetime | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -85,6 +103,8 @@ class Unsigned(BaseModel):
     nonce: str
     slack_user: str | None = None
     slack_team: str | None = None
+    email: str | None = None
+    expires_at: AwareDatetime | None = None
 
     def signed(self, signature: bytes) -> Proof:
         return Proof(**self.model_dump(), signature=base64.b64encode(signature).decode("ascii"))
@@ -155,7 +175,7 @@ def problems_with_proof(
     request: BaseModel,
     actor: str,
     charter: Charter,
-    trusted_doors: Iterable[str],
+    doors: Doors,
     seen_nonces: Mapping[str, datetime],
     now: datetime,
 ) -> list[str]:
@@ -169,7 +189,11 @@ def problems_with_proof(
             "check your computer's clock and send it again"
         ]
     if proof.nonce in seen_nonces:
+        if proof.door is Door.LINK:
+            return ["proof.nonce: this link was already used; each link acts once"]
         return ["proof.nonce: this signed request was already used; each request is signed afresh"]
+    if proof.expires_at is not None and now > proof.expires_at:
+        return [f"proof.expires_at: this link expired at {proof.expires_at:%Y-%m-%d %H:%M %Z}"]
     if not signature_holds(proof, act_message(workflow_id, update, request, proof)):
         return ["proof.signature: the signature does not match this request, this partnership or this key"]
     people = people_named(charter, actor)
@@ -182,8 +206,12 @@ def problems_with_proof(
             f"proof.key: {proof.fingerprint} is not a key the charter holds for {actor}; "
             "`partnerships login` prints yours, and `--as` only picks among your own identities"
         ]
-    if key_of(proof.key) not in {key_of(door) for door in trusted_doors}:
-        return [f"proof.key: {proof.fingerprint} is not a Slack door this partnership trusts"]
+    if not doors.trusts(proof.door, proof.key):
+        return [f"proof.key: {proof.fingerprint} is not a {proof.door.value} door this partnership trusts"]
+    if proof.door is Door.LINK:
+        if proof.email is None or proof.email.lower() != actor.strip().lower():
+            return [f"proof.email: this link was made for someone else, not {actor}"]
+        return []
     if proof.slack_user != actor or not any(
         person.slack_user_id == proof.slack_user and person.slack_team_id == proof.slack_team for person in people
     ):
@@ -192,11 +220,12 @@ def problems_with_proof(
 
 
 def remember_nonce(seen: dict[str, datetime], proof: Proof, now: datetime) -> None:
-    """Keep the nonces of proofs still fresh enough to be replayed; older ones are refused by time."""
-    seen[proof.nonce] = proof.signed_at
-    for nonce, signed_at in list(seen.items()):
-        if now - signed_at > 2 * FRESHNESS:
+    """Keep each spent nonce, with when it may be forgotten: once its proof is too old to be
+    accepted anyway (a link's, once the link has expired)."""
+    forget_after = proof.signed_at + 2 * FRESHNESS
+    if proof.expires_at is not None:
+        forget_after = max(forget_after, proof.expires_at)
+    seen[proof.nonce] = forget_after
+    for nonce, until in list(seen.items()):
+        if now > until:
             del seen[nonce]
-
-
-NonceMemory = Annotated[dict[str, AwareDatetime], Field(max_length=10_000)]

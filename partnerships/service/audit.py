@@ -22,7 +22,7 @@ from partnerships.domain import lifecycle
 from partnerships.domain.charter import Charter
 from partnerships.engine.contracts import StartPartnership
 from partnerships.engine.converter import DATA_CONVERTER
-from partnerships.engine.proofs import Door, Proof, problems_with_proof, remember_nonce
+from partnerships.engine.proofs import Door, Doors, Proof, problems_with_proof, remember_nonce
 from partnerships.service.commands import workflow_id_of
 
 # Each Update's request type, by the Update's name.
@@ -35,6 +35,7 @@ REQUESTS: dict[str, type[lifecycle.Request]] = {
     "decide": lifecycle.DecisionRequest,
     "exit": lifecycle.ExitRequest,
     "complete_task": lifecycle.CompleteTaskRequest,
+    "change_keys": lifecycle.KeyChangeRequest,
 }
 
 
@@ -76,20 +77,26 @@ def audit(runs: list[WorkflowHistory]) -> list[AuditedAct]:
     acts: list[AuditedAct] = []
     seen: dict[str, datetime] = {}
     charter: Charter | None = None
-    doors: list[str] = []
+    doors = Doors()
     for history in runs:
         for event in history.events:
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
                 payloads = event.workflow_execution_started_event_attributes.input.payloads
                 start = StartPartnership.model_validate_json(payloads[0].data)
                 charter = start.charter or (start.resume.charter if start.resume else None)
-                doors = list(start.slack_doors)
+                doors = start.doors
                 continue
             if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
                 continue
             accepted = event.workflow_execution_update_accepted_event_attributes.accepted_request.input
             at = event.event_time.ToDatetime().replace(tzinfo=UTC)
-            acts.append(_check(history.workflow_id, accepted.name, accepted.args.payloads, at, charter, doors, seen))
+            act, request = _check(history.workflow_id, accepted.name, accepted.args.payloads, at, charter, doors, seen)
+            acts.append(act)
+            if isinstance(request, lifecycle.KeyChangeRequest) and act.holds and charter is not None:
+                # Later acts are checked against the keys as they stood after this change.
+                person = charter.person(request.person)
+                if person is not None:
+                    charter = charter.with_keys_changed(person.email, add=request.add, revoke=request.revoke)
     return acts
 
 
@@ -99,17 +106,17 @@ def _check(
     payloads: Sequence[Payload],
     at: datetime,
     charter: Charter | None,
-    doors: list[str],
+    doors: Doors,
     seen: dict[str, datetime],
-) -> AuditedAct:
+) -> tuple[AuditedAct, lifecycle.Request | None]:
     kind = REQUESTS.get(update)
     if kind is None or charter is None or not payloads:
-        return AuditedAct(at, update, "?", "?", "?", [f"{update}: not an act this engine knows"])
+        return AuditedAct(at, update, "?", "?", "?", [f"{update}: not an act this engine knows"]), None
     try:
         request = converter_decode(payloads[0], kind)
         proof = converter_decode(payloads[1], Proof) if len(payloads) > 1 else None
     except (ValidationError, ValueError) as error:
-        return AuditedAct(at, update, "?", "?", "?", [f"{update}: the recorded act cannot be read ({error})"])
+        return AuditedAct(at, update, "?", "?", "?", [f"{update}: the recorded act cannot be read ({error})"]), None
     assert isinstance(request, lifecycle.Request)
     assert proof is None or isinstance(proof, Proof)
     problems = problems_with_proof(
@@ -119,20 +126,24 @@ def _check(
         request=request,
         actor=request.actor,
         charter=charter,
-        trusted_doors=doors,
+        doors=doors,
         seen_nonces=seen,
         now=at,
     )
     if proof is not None:
         remember_nonce(seen, proof, at)
-    signed_with = (
-        "-"
-        if proof is None
-        else proof.fingerprint
-        if proof.door is Door.CLI
-        else f"{proof.slack_user}@{proof.slack_team} via {proof.fingerprint}"
-    )
-    return AuditedAct(at, update, request.actor, proof.door.value if proof else "-", signed_with, problems)
+    door = proof.door.value if proof else "-"
+    return AuditedAct(at, update, request.actor, door, _signed_with(proof), problems), request
+
+
+def _signed_with(proof: Proof | None) -> str:
+    if proof is None:
+        return "-"
+    if proof.door is Door.SLACK:
+        return f"{proof.slack_user}@{proof.slack_team} via {proof.fingerprint}"
+    if proof.door is Door.LINK:
+        return f"link for {proof.email} via {proof.fingerprint}"
+    return proof.fingerprint
 
 
 def converter_decode(payload: Payload, kind: type[BaseModel]) -> BaseModel:

@@ -25,6 +25,7 @@ from partnerships.domain.lifecycle import TimeScale
 from partnerships.domain.vocabulary import WORKFLOW_ID_PREFIX, WORKFLOW_TYPE, workflow_id_for
 from partnerships.engine import visibility
 from partnerships.engine.contracts import PartnershipOutcome, PartnershipStatus, StartPartnership
+from partnerships.engine.proofs import Doors
 from partnerships.engine.refusals import Refused, problems_of
 from partnerships.service.portfolio_query import PortfolioFilter, list_partnerships, portfolio_query
 from workflows import PartnershipWorkflow
@@ -44,16 +45,16 @@ async def start_partnership(
     *,
     task_queue: str,
     time_scale: TimeScale | None = None,
-    slack_doors: list[str] | None = None,
+    doors: Doors | None = None,
     **limits: Any,
 ) -> WorkflowHandle[PartnershipWorkflow, Any]:
-    """Start the partnership's workflow, trusting clicks the given Slack doors vouch for;
+    """Start the partnership's workflow, trusting the acts the given doors vouch for;
     `limits` sets StartPartnership's history and retry limits."""
     scale = time_scale or TimeScale()
     start = StartPartnership(
         charter=charter,
         time_scale=scale,
-        slack_doors=slack_doors or [],
+        doors=doors or Doors(),
         **{k: v for k, v in limits.items() if v is not None},
     )
     rehearsal = f" ({scale.describe()})" if scale.is_rehearsal else ""

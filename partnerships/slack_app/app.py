@@ -1,4 +1,4 @@
-"""Decide gate reviews from Slack: a click becomes the same `decide` Update the CLI sends.
+"""Act from Slack: a click becomes the same Update the CLI sends (decide, sign, re-commit).
 
 Who may decide and what is allowed stays with the workflow's Update validator; this
 app only translates. A refusal goes privately to whoever clicked, with the
@@ -26,7 +26,7 @@ from partnerships.adapters.keys import SigningKey, SlackDoorSigner
 from partnerships.adapters.slack import blocks
 from partnerships.adapters.slack.settings import EVENTS_PATH, SlackSettings
 from partnerships.domain.gates import Outcome
-from partnerships.domain.lifecycle import DecisionRequest, GateReview, Partnership
+from partnerships.domain.lifecycle import DecisionRequest, GateReview, Partnership, RecommitRequest, SignRequest
 from partnerships.service import commands as service
 from workflows import PartnershipWorkflow
 
@@ -59,6 +59,8 @@ class GateDecisions:
     def register(self, app: AsyncApp) -> None:
         app.action(re.compile(f"^{re.escape(blocks.DECIDE_ACTION_PREFIX)}"))(self.on_decision_button)
         app.action(blocks.OPEN_WORKFLOW_ACTION)(self.on_link_button)
+        app.action(blocks.SIGN_ACTION)(self.on_signing_button)
+        app.action(blocks.RECOMMIT_ACTION)(self.on_signing_button)
         app.view(blocks.REASON_MODAL_CALLBACK)(self.on_reason_submitted)
 
     async def on_link_button(self, ack: AsyncAck) -> None:
@@ -107,6 +109,35 @@ class GateDecisions:
         refusal = await self._decide(client, user, team, target, outcome, "", place, partnership)
         if refusal is not None:
             await self._tell(client, place, user, refusal)
+
+    async def on_signing_button(
+        self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """Sign the charter, or re-commit, as whoever clicked: in a channel shared with the partner
+        (Slack Connect) their signer clicks too, matched by user id and workspace."""
+        await ack()
+        user, team = _clicked_by(body)
+        place = MessagePlace(channel=body["channel"]["id"], ts=body["message"]["ts"])
+        workflow_id = str(action.get("value", ""))
+        request: SignRequest | RecommitRequest
+        update: Any
+        if action["action_id"] == blocks.SIGN_ACTION:
+            update, request = PartnershipWorkflow.sign_charter, SignRequest(signer=user)
+        else:
+            update, request = PartnershipWorkflow.recommit, RecommitRequest(signer=user, roi_model_holds=True)
+        try:
+            result = await service.update(
+                self._temporal, workflow_id, update, request, SlackDoorSigner(self._door_key, user, team)
+            )
+        except service.Refused as refusal:
+            await self._tell(client, place, user, str(refusal))
+            return
+        except RPCError:
+            logger.exception("signing %s from Slack failed", workflow_id)
+            await self._tell(client, place, user, UNAVAILABLE)
+            return
+        logger.info("%s %s %s from Slack", user, action["action_id"], workflow_id)
+        await self._tell(client, place, user, f"Done: {result.summary}.")
 
     async def on_reason_submitted(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient

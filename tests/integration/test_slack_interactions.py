@@ -31,6 +31,7 @@ from partnerships.adapters.slack.settings import EVENTS_PATH
 from partnerships.adapters.store import Store
 from partnerships.domain.charter import Charter
 from partnerships.domain.lifecycle import Step, TimeScale
+from partnerships.service import audit as audits
 from partnerships.service import commands as service
 from partnerships.slack_app.app import build_app, http_app
 from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, CHANNEL_NAME, FakeSlack
@@ -48,6 +49,8 @@ from tests.helpers import (
 
 SIGNING_SECRET = "8f1c0d2e-test-signing-secret"
 LEE = "U0LEEP002"  # Lee Park, a reviewer
+SAM = "U0SAMO003"  # Sam Okafor, the partner's decision owner, in Acme's own workspace
+ACME_TEAM = "T0ACME001"
 DANA = "U0DANA001"  # Dana Reyes, a reviewer and our decision owner
 STRANGER = "U0STRANGE9"  # in the workspace, not in the charter
 # A week lasts a second: Crawl takes 4 s and the review stays open about 4 s before
@@ -292,6 +295,36 @@ async def test_the_reviewers_user_id_from_another_workspace_is_refused_and_the_g
         after = (await service.status(client, charter.slug)).partnership
         assert after.step is Step.GATE_REVIEW and after.reviews == []
         assert not slack.calls_to("chat.update")
+        await client.get_workflow_handle(charter.workflow_id).terminate("test over")
+
+
+async def test_both_companies_sign_from_the_shared_channel_each_from_their_own_workspace(
+    client: Client, settings: Settings, store: Store, slack: FakeSlack, slack_app: SlackApp
+) -> None:
+    # Slack Connect: the partner's signer is a member of Acme's workspace, in a channel shared with us.
+    sam = {"name": "Sam Okafor", "email": "sam@acme.example", "slack_user_id": SAM, "slack_team_id": ACME_TEAM}
+    charter = example_charter(governance__decision_owners__partner=sam)
+    async with running_worker(client, settings, store, notifier=notifier(slack, store)):
+        await start(client, settings, charter, ONE_WEEK_A_SECOND)
+        [message] = await eventually(lambda: slack.posted_with_key(f"{charter.workflow_id}:charter-ready"))
+        assert "sign-charter" in [
+            e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+        ]
+
+        # Sam's user id clicked from our workspace is not Sam.
+        await slack_app.post(click(message, "sign-charter", SAM, team="T0OURCO01"))
+        [refusal] = await eventually(lambda: slack.calls_to("chat.postEphemeral"))
+        assert refusal.args["user"] == SAM and refusal.args["text"].startswith("proof.slack_team: ")
+        assert (await service.status(client, charter.slug)).partnership.signatures == []
+
+        await slack_app.post(click(message, "sign-charter", SAM, team=ACME_TEAM))
+        await slack_app.post(click(message, "sign-charter", "U0DANA001"))
+        status = await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
+        assert sorted(s.name for s in status.partnership.signatures) == ["Dana Reyes", "Sam Okafor"]
+        runs = await audits.histories(client, charter.slug)
+        acts = audits.audit(runs)
+        assert {(a.actor, a.door, a.holds) for a in acts} == {(SAM, "slack", True), ("U0DANA001", "slack", True)}
+        assert [a.signed_with.split(" via ")[0] for a in acts] == [f"{SAM}@{ACME_TEAM}", "U0DANA001@T0OURCO01"]
         await client.get_workflow_handle(charter.workflow_id).terminate("test over")
 
 

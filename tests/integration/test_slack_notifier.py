@@ -50,7 +50,7 @@ class OneMessage:
 
     def send_notification(self, request: SendNotificationInput) -> Sent:
         queued = self._messenger.compose(request, datetime.now(UTC))
-        self._store.write_step(StepRecord(partnership_id=request.partnership_id, chain_id="one-run"), [], [queued])
+        self._store.write_step(StepRecord(partnership_id=request.partnership_id, chain_id="one-run"), [], queued)
         return Sent(newly_delivered=self._messenger.deliver(request.key))
 
 

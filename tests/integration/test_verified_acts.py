@@ -15,7 +15,7 @@ from partnerships.adapters.config import Settings
 from partnerships.adapters.keys import PersonSigner, SigningKey
 from partnerships.adapters.store import Store
 from partnerships.domain.charter import Charter
-from partnerships.domain.lifecycle import DecisionRequest, Outcome, SignRequest, Step, TimeScale
+from partnerships.domain.lifecycle import DecisionRequest, KeyChangeRequest, Outcome, SignRequest, Step, TimeScale
 from partnerships.engine.proofs import FRESHNESS, Unsigned, act_message
 from partnerships.service import audit as audits
 from partnerships.service import commands as service
@@ -27,6 +27,7 @@ from tests.helpers import (
     act,
     at,
     example_charter,
+    keep_history,
     record_pilots,
     running_worker,
     settle,
@@ -202,3 +203,52 @@ async def test_an_old_person_key_and_a_new_one_both_sign_only_for_their_owner(
         assert problems[0].startswith("proof.key: ")
         status = await service.status(client, charter.slug)
         assert [s.name for s in status.partnership.signatures] == ["Dana Reyes"]
+
+
+async def test_keys_change_only_by_their_owner_or_our_decision_owner_and_the_audit_follows_them(
+    client: Client, settings: Settings, store: Store
+) -> None:
+    charter = example_charter()
+    dana_laptop, sam_new = SigningKey.generate("dana's new laptop"), SigningKey.generate("sam's new key")
+    sam_old = KEYRING.key_for(PARTNER).public_line
+    async with running_worker(client, settings, store):
+        await start(client, settings, charter, TimeScale())
+        # Dana enrols her new laptop with the key she already has, then signs with the new one.
+        await act(client, charter.slug, W.change_keys, KeyChangeRequest(by=US, person=US, add=dana_laptop.public_line))
+        await service.update(client, charter.slug, W.sign_charter, SignRequest(signer=US), PersonSigner(dana_laptop))
+        # The partner cannot touch our keys.
+        problems = await _refused_and_unchanged(
+            client,
+            charter.slug,
+            charter.workflow_id,
+            lambda: act(client, charter.slug, W.change_keys, KeyChangeRequest(by=PARTNER, person=US, revoke=sam_old)),
+        )
+        assert problems[0] == "by: only Dana Reyes or our decision owner may change Dana Reyes's keys"
+        # Sam lost his laptop: our decision owner revokes its key and enrols his new one.
+        await act(client, charter.slug, W.change_keys, KeyChangeRequest(by=US, person=PARTNER, revoke=sam_old))
+        problems = await _refused_and_unchanged(
+            client,
+            charter.slug,
+            charter.workflow_id,
+            lambda: act(client, charter.slug, W.sign_charter, SignRequest(signer=PARTNER)),
+        )
+        assert problems[0].startswith("proof.key: ")
+        await act(client, charter.slug, W.change_keys, KeyChangeRequest(by=US, person=PARTNER, add=sam_new.public_line))
+        await service.update(client, charter.slug, W.sign_charter, SignRequest(signer=PARTNER), PersonSigner(sam_new))
+        status = await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
+        assert [(c.person, bool(c.added), c.by) for c in status.partnership.key_changes] == [
+            (US, True, US),
+            (PARTNER, False, US),
+            (PARTNER, True, US),
+        ]
+        await keep_history(client, charter.workflow_id, "keys-changed-then-signed")
+        runs = await audits.histories(client, charter.slug)
+    acts = audits.audit(runs)
+    assert [(a.update, a.actor) for a in acts] == [
+        ("change_keys", US),
+        ("sign_charter", US),
+        ("change_keys", US),
+        ("change_keys", US),
+        ("sign_charter", PARTNER),
+    ]
+    assert all(a.holds for a in acts), [a.problems for a in acts]

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from partnerships.adapters.keys import Keyring, PersonSigner, SigningKey, SlackDoorSigner
 from partnerships.domain.lifecycle import DecisionRequest, Outcome, SignRequest
-from partnerships.engine.proofs import FRESHNESS, Proof, key_fingerprint, problems_with_proof, remember_nonce
+from partnerships.engine.proofs import FRESHNESS, Doors, Proof, key_fingerprint, problems_with_proof, remember_nonce
 from tests.helpers import KEYRING, PARTNER, REVIEWER, US, example_charter
 
 CHARTER = example_charter()
@@ -36,7 +36,7 @@ def check(
         request=request,
         actor=request.actor,
         charter=CHARTER,
-        trusted_doors=[DOOR.public_line],
+        doors=Doors(slack=[DOOR.public_line]),
         seen_nonces=seen or {},
         now=now or datetime.now(UTC),
     )
@@ -124,14 +124,14 @@ def test_a_slack_click_counts_only_from_the_persons_workspace_through_a_trusted_
     assert click(DOOR, "U0DANA001", lee.slack_team_id)[0].startswith("proof.slack_team: ")
     untrusted = SigningKey.generate()
     assert click(untrusted, lee.slack_user_id, lee.slack_team_id) == [
-        f"proof.key: {key_fingerprint(untrusted.public_line)} is not a Slack door this partnership trusts"
+        f"proof.key: {key_fingerprint(untrusted.public_line)} is not a slack door this partnership trusts"
     ]
 
 
 def test_a_person_key_is_not_a_slack_door() -> None:
     request = DecisionRequest(reviewer="U0LEEP002", outcome=Outcome.GO)
     own_key_as_door = SlackDoorSigner(KEYRING.key_for(REVIEWER), "U0LEEP002", "T0OURCO01")
-    assert "not a Slack door" in check(own_key_as_door.prove(WORKFLOW, "decide", request), request, update="decide")[0]
+    assert "not a slack door" in check(own_key_as_door.prove(WORKFLOW, "decide", request), request, update="decide")[0]
 
 
 # Hostile proofs: whatever arrives, nothing but a real signature by the right key is accepted.

@@ -19,6 +19,15 @@ from partnerships.engine.notifier import OutgoingMessage
 Block = dict[str, Any]
 
 DECIDE_ACTION_PREFIX = "decide:"
+# Buttons for the charter's signers and, before Run, for re-committing (Slack Connect: the
+# partner's people click in the channel shared with them).
+SIGN_ACTION = "sign-charter"
+RECOMMIT_ACTION = "recommit"
+SIGNING_BUTTONS = {
+    "charter-ready": (SIGN_ACTION, "Sign the charter"),
+    "charter-reminder": (SIGN_ACTION, "Sign the charter"),
+    "recommitment-reminder": (RECOMMIT_ACTION, "Re-commit: the ROI model holds"),
+}
 OPEN_WORKFLOW_ACTION = "open-workflow"
 DECISION_BUTTONS_BLOCK = "decision-buttons"
 REASON_MODAL_CALLBACK = "decision-reason"
@@ -207,19 +216,22 @@ def generic_blocks(message: OutgoingMessage) -> list[Block]:
         # The templates are Markdown; Slack's mrkdwn marks bold with single asterisks.
         # Charter text is people's text: escaped, so `<!channel>` or `<url|label>` in it stays literal.
         blocks.append({"type": "section", "text": _mrkdwn(escape(body).replace("**", "*"))})
-    blocks.append(
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": OPEN_WORKFLOW_ACTION,
-                    "text": _plain("Open in Temporal"),
-                    "url": message.link,
-                }
-            ],
-        }
+    elements: list[Block] = []
+    if message.kind in SIGNING_BUTTONS:
+        action_id, label = SIGNING_BUTTONS[message.kind]
+        elements.append(
+            {
+                "type": "button",
+                "action_id": action_id,
+                "text": _plain(label),
+                "style": "primary",
+                "value": message.partnership_id,
+            }
+        )
+    elements.append(
+        {"type": "button", "action_id": OPEN_WORKFLOW_ACTION, "text": _plain("Open in Temporal"), "url": message.link}
     )
+    blocks.append({"type": "actions", "elements": elements})
     return blocks
 
 

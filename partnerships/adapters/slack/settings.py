@@ -29,11 +29,15 @@ class SlackSettings(BaseSettings):
     # The private key the app signs clicks with after checking Slack's signature: the Slack
     # door's word, which partnerships started with its public key take (`partnerships login --key FILE`).
     door_key_file: Path | None = Field(None, validation_alias="PARTNERSHIPS_SLACK_DOOR_KEY_FILE")
+    # Where the Slack app runs elsewhere: its door's public key, for `partnerships start` here.
+    door_key_line: str | None = Field(None, validation_alias="PARTNERSHIPS_SLACK_DOOR_PUBLIC_KEY")
 
     def door_public_key(self) -> str | None:
-        """The door's public key line, read from its key file; None when no door is configured."""
+        """The door's public key line: configured, or read from its key file; None without one."""
         from partnerships.adapters.keys import SigningKey
 
+        if self.door_key_line:
+            return self.door_key_line
         if self.door_key_file is None or not self.door_key_file.exists():
             return None
         return SigningKey.load(self.door_key_file).public_line
