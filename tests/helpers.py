@@ -50,8 +50,9 @@ PARTNER = "sam@acme.example"
 REVIEWER = "lee@ourco.example"
 OUTSIDER = "eve@elsewhere.example"
 
-# Crawl (4 weeks) lasts 1 s, a review window (30 days) about 1 s, a quarter 3.25 s.
-FAST = TimeScale(seconds_per_week=0.25)
+# Crawl (4 weeks) lasts 2 s, a review window (30 days) about 2 s, a quarter 6.5 s: room for a
+# busy machine to sign and record a pilot's evidence before the Crawl gate opens.
+FAST = TimeScale(seconds_per_week=0.5)
 
 
 @asynccontextmanager

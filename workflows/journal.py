@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from partnerships.engine.contracts import (
         RECORD_REFUSED,
         ActivityName,
+        ActRecord,
         CloseTasksInput,
         CreateTasksInput,
         SendNotificationInput,
@@ -98,6 +99,9 @@ class StepJournal:
 
     def note_message(self, message: SendNotificationInput) -> None:
         self._step.add_message(message)
+
+    def note_act(self, act: ActRecord) -> None:
+        self._step.acts.append(act)
 
     # ------------------------------------------------------------------ writing
 

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from partnerships.engine import visibility
     from partnerships.engine.contracts import (
         Acknowledged,
+        ActRecord,
         CloseTasksInput,
         CreateTasksInput,
         DecisionAccepted,
@@ -384,9 +385,24 @@ class PartnershipWorkflow:
             )
         )
 
-    def _spend(self, proof: Proof | None) -> None:
+    def _spend(self, request: Request, proof: Proof | None) -> None:
+        """The proof's nonce is used up, and the act goes into the store with its proof."""
         assert proof is not None  # the validator refused requests without one
         remember_nonce(self._nonces, proof, workflow.now())
+        update = workflow.current_update_info()
+        self._journal.note_act(
+            ActRecord(
+                nonce=proof.nonce,
+                update=update.name if update else "",
+                actor=request.actor,
+                door=proof.door.value,
+                key_fingerprint=proof.fingerprint,
+                signed_at=proof.signed_at,
+                accepted_at=workflow.now(),
+                request_json=request.model_dump_json(),
+                proof_json=proof.model_dump_json(),
+            )
+        )
 
     def _accept(self, transition: Transition | None, summary: str) -> Acknowledged:
         p = self._partnership
@@ -397,7 +413,7 @@ class PartnershipWorkflow:
 
     @workflow.update
     def sign_charter(self, request: SignRequest, proof: Proof | None = None) -> Acknowledged:
-        self._spend(proof)
+        self._spend(request, proof)
         transition = self._partnership.apply_signature(request, workflow.now())
         return self._accept(transition, f"{self._partnership.signatures[-1].name} signed the charter")
 
@@ -408,7 +424,7 @@ class PartnershipWorkflow:
 
     @workflow.update
     def recommit(self, request: RecommitRequest, proof: Proof | None = None) -> Acknowledged:
-        self._spend(proof)
+        self._spend(request, proof)
         transition = self._partnership.apply_recommitment(request, workflow.now())
         return self._accept(transition, f"{self._partnership.recommitments[-1].name} re-committed to Run")
 
@@ -419,7 +435,7 @@ class PartnershipWorkflow:
 
     @workflow.update
     def record_pilot_results(self, request: PilotResultRequest, proof: Proof | None = None) -> Acknowledged:
-        self._spend(proof)
+        self._spend(request, proof)
         self._partnership.apply_pilot_result(request)
         return self._accept(None, "pilot results recorded")
 
@@ -430,7 +446,7 @@ class PartnershipWorkflow:
 
     @workflow.update
     def record_walk_results(self, request: WalkResultRequest, proof: Proof | None = None) -> Acknowledged:
-        self._spend(proof)
+        self._spend(request, proof)
         self._partnership.apply_walk_result(request)
         return self._accept(None, "Walk results recorded")
 
@@ -441,7 +457,7 @@ class PartnershipWorkflow:
 
     @workflow.update
     def record_scorecard(self, request: ScorecardRequest, proof: Proof | None = None) -> Acknowledged:
-        self._spend(proof)
+        self._spend(request, proof)
         self._partnership.apply_scorecard(request)
         return self._accept(None, f"quarter {self._partnership.quarter} scorecard recorded")
 
@@ -452,7 +468,7 @@ class PartnershipWorkflow:
 
     @workflow.update
     def decide(self, request: DecisionRequest, proof: Proof | None = None) -> DecisionAccepted:
-        self._spend(proof)
+        self._spend(request, proof)
         p = self._partnership
         assert p.review is not None
         review_id = p.review.id
@@ -473,7 +489,7 @@ class PartnershipWorkflow:
 
     @workflow.update
     def exit(self, request: ExitRequest, proof: Proof | None = None) -> Acknowledged:
-        self._spend(proof)
+        self._spend(request, proof)
         return self._accept(self._partnership.apply_exit(request, workflow.now()), "")
 
     @exit.validator
@@ -483,7 +499,7 @@ class PartnershipWorkflow:
 
     @workflow.update
     def change_keys(self, request: KeyChangeRequest, proof: Proof | None = None) -> Acknowledged:
-        self._spend(proof)
+        self._spend(request, proof)
         return self._accept(self._partnership.apply_key_change(request, workflow.now()), "")
 
     @change_keys.validator
@@ -493,7 +509,7 @@ class PartnershipWorkflow:
 
     @workflow.update
     async def complete_task(self, request: CompleteTaskRequest, proof: Proof | None = None) -> Acknowledged:
-        self._spend(proof)
+        self._spend(request, proof)
         p = self._partnership
         tasks = p.apply_task_completion(request)
         summary = "done: " + "; ".join(t.title for t in tasks)

@@ -104,6 +104,24 @@ class NotificationRow(SQLModel, table=True):
     context_json: str | None = None
 
 
+class ActRow(SQLModel, table=True):
+    """Each accepted act with its proof: the store's copy of what `partnerships audit` checks."""
+
+    __tablename__ = "acts"
+
+    id: str = Field(primary_key=True)  # <partnership id>:<nonce>: an act is kept once
+    partnership_id: str = Field(index=True)
+    nonce: str
+    update: str
+    actor: str
+    door: str
+    key_fingerprint: str
+    signed_at: datetime
+    accepted_at: datetime
+    request_json: str
+    proof_json: str
+
+
 # How long a writer waits for SQLite's lock when its caller set no deadline.
 SQLITE_PATIENCE = 30.0
 
@@ -282,6 +300,15 @@ class Store:
             )
             session.add_all([task_row(t) for t in tasks if t.ref.id not in written_tasks])
             session.add_all([notification_row(m) for m in messages if m.key not in written_messages])
+            act_ids = [f"{step.partnership_id}:{a.nonce}" for a in step.acts]
+            written_acts = set(session.exec(select(ActRow.id).where(col(ActRow.id).in_(act_ids))))
+            session.add_all(
+                [
+                    ActRow(id=act_id, partnership_id=step.partnership_id, **act.model_dump())
+                    for act_id, act in zip(act_ids, step.acts, strict=True)
+                    if act_id not in written_acts
+                ]
+            )
             session.commit()
 
     def pending_message_keys(self, partnership_id: str) -> list[str]:
@@ -371,6 +398,16 @@ class Store:
             query = select(NotificationRow).order_by(col(NotificationRow.created_at), col(NotificationRow.key))
             if partnership_id:
                 query = query.where(NotificationRow.partnership_id == partnership_id)
+            return list(session.exec(query))
+
+    def acts(self, partnership_id: str) -> list[ActRow]:
+        """The partnership's accepted acts with their proofs, in the order they were accepted."""
+        with self.session() as session:
+            query = (
+                select(ActRow)
+                .where(ActRow.partnership_id == partnership_id)
+                .order_by(col(ActRow.accepted_at), col(ActRow.signed_at))
+            )
             return list(session.exec(query))
 
     def notification(self, key: str) -> NotificationRow | None:

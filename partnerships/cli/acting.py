@@ -103,12 +103,23 @@ def send_update(reference: str, update: Any, request: Any) -> Any:
 
 @app.command()
 @handles_errors
-def sign(reference: Reference, who: As) -> None:
+def sign(
+    reference: Reference,
+    who: As,
+    charter: Annotated[
+        Path | None,
+        typer.Option(
+            "--charter", help="The charter file you read: refused unless it is the one the partnership holds."
+        ),
+    ] = None,
+) -> None:
     """Sign the charter as your side's decision owner."""
+    from partnerships.adapters.charter_file import load_charter
     from partnerships.domain.lifecycle import SignRequest
     from workflows import PartnershipWorkflow
 
-    send_update(reference, PartnershipWorkflow.sign_charter, SignRequest(signer=who))
+    read = load_charter(charter).content_hash() if charter is not None else None
+    send_update(reference, PartnershipWorkflow.sign_charter, SignRequest(signer=who, charter_hash=read))
 
 
 @app.command()

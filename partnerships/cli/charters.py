@@ -32,6 +32,7 @@ def charter_check(file: Annotated[Path, typer.Argument(help="Charter YAML file."
         f"[green]✓[/green] {file}: a valid charter for [bold]{charter.partner.name}[/bold] "
         f"(tier {int(charter.tier)}, {charter.leverage_strength.value} leverage, workflow {charter.workflow_id})"
     )
+    out.print(f"  content hash {charter.content_hash()} (what both sides sign)")
     for warning in charter_warnings(charter):
         style = "bold red" if warning.loud else "yellow"
         out.print(f"[{style}]warning:[/{style}] {warning.field}: {escape(warning.message)}")

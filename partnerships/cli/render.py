@@ -78,11 +78,15 @@ def print_record(current: PartnershipStatus, record: dict[str, Any]) -> None:
     print_heading(current)
     if p.end_reason:
         out.print(f"ended: {escape(p.end_reason)}")
-    out.print(f"\n[bold]Charter[/bold]\n  sent for signature {_when(p.started_at)}")
+    out.print(f"\n[bold]Charter[/bold] {p.charter.content_hash()}\n  sent for signature {_when(p.started_at)}")
     for s in p.signatures:
-        out.print(f"  signed by {escape(s.name)} ({s.side.value}) {_when(s.signed_at)}")
+        signed = f" charter {s.charter_hash[:19]}…" if s.charter_hash else ""
+        out.print(f"  signed by {escape(s.name)} ({s.side.value}) {_when(s.signed_at)}{signed}")
     for s in p.recommitments:
         out.print(f"  re-committed to Run: {escape(s.name)} ({s.side.value}) {_when(s.signed_at)}")
+    for change in p.key_changes:
+        what = f"added a key for {change.person}" if change.added else f"revoked a key of {change.person}"
+        out.print(f"  {escape(change.by_name)} {what} {_when(change.at)}")
     _print_phases(record["phases"])
     for review in record["reviews"]:
         _print_review(review)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from enum import StrEnum
 from typing import Annotated, Any
@@ -281,6 +283,15 @@ class Charter(Strict):
 
     def person(self, identity: str) -> Person | None:
         return next((p for p in self.people() if p.is_identified_by(identity)), None)
+
+    def content_hash(self) -> str:
+        """What both sides sign: a SHA-256 of the charter's canonical form (sorted JSON). People's
+        keys are left out: they change over the years without changing what was agreed."""
+        data = self.model_dump(mode="json")
+        for person in people_in(data):
+            person.pop("keys", None)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def with_keys_changed(self, email: str, *, add: str | None = None, revoke: str | None = None) -> Charter:
         """The same charter with one key added to, or revoked from, every place the person appears."""

@@ -95,9 +95,14 @@ class Request(BaseModel):
         return str(getattr(self, self.ACTOR))
 
 
+ContentHash = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+
+
 class SignRequest(Request):
     ACTOR = "signer"
     signer: Identity
+    # The charter the signer read (`charter check` shows its hash): refused if it is not this one.
+    charter_hash: ContentHash | None = None
 
 
 class RecommitRequest(Request):
@@ -183,6 +188,8 @@ class Signature(BaseModel):
     name: str
     email: str
     signed_at: datetime
+    # The charter signed, by its content hash (Charter.content_hash).
+    charter_hash: str = ""
 
 
 class KeyChange(BaseModel):
@@ -358,7 +365,13 @@ class Partnership(BaseModel):
     def problems_signing(self, request: SignRequest) -> list[str]:
         if self.phase is not Phase.CHARTER or self.step is not Step.SIGNING:
             return [f"the charter is not open for signatures (phase: {self.phase.value})"]
-        return self._signature_problems(request.signer, self.signatures, "charter")[0]
+        problems = self._signature_problems(request.signer, self.signatures, "charter")[0]
+        if request.charter_hash is not None and request.charter_hash != self.charter.content_hash():
+            problems.append(
+                f"charter_hash: you read charter {request.charter_hash[:19]}…, but this partnership's is "
+                f"{self.charter.content_hash()[:19]}…; read the charter it holds (`partnerships show`) and sign that"
+            )
+        return problems
 
     def apply_signature(self, request: SignRequest, now: datetime) -> Transition | None:
         self.signatures.append(self._signature(request.signer, now))
@@ -390,7 +403,9 @@ class Partnership(BaseModel):
         assert side is not None  # guaranteed by the validator
         owners = self.charter.governance.decision_owners
         person = owners.us if side is Side.US else owners.partner
-        return Signature(side=side, name=person.name, email=person.email, signed_at=now)
+        return Signature(
+            side=side, name=person.name, email=person.email, signed_at=now, charter_hash=self.charter.content_hash()
+        )
 
     def signing_deadlines(self) -> tuple[list[datetime], datetime, datetime]:
         """Reminders, escalation and expiry for the signatures now awaited."""

@@ -176,6 +176,20 @@ class SendNotificationInput(BaseModel):
     task_batch: str | None = None
 
 
+class ActRecord(BaseModel):
+    """An accepted act with its proof, as the store keeps it beside the history: who, what, how."""
+
+    nonce: str
+    update: str
+    actor: str
+    door: str
+    key_fingerprint: str
+    signed_at: datetime
+    accepted_at: datetime
+    request_json: str
+    proof_json: str
+
+
 class StepRecord(BaseModel):
     """Everything one step of a partnership leaves in the store, written by one activity.
 
@@ -191,11 +205,14 @@ class StepRecord(BaseModel):
     closed_tasks: list[CloseTasksInput] = Field(default_factory=list)
     new_tasks: list[CreateTasksInput] = Field(default_factory=list)
     notifications: list[SendNotificationInput] = Field(default_factory=list)
+    acts: list[ActRecord] = Field(default_factory=list)
     # False while earlier notifications still wait in the outbox: they must go out first.
     deliver: bool = True
 
     def is_empty(self) -> bool:
-        return not (self.snapshot or self.reviews or self.closed_tasks or self.new_tasks or self.notifications)
+        return not (
+            self.snapshot or self.reviews or self.closed_tasks or self.new_tasks or self.notifications or self.acts
+        )
 
     def add_review(self, review: GateReview) -> None:
         """The latest copy of a review wins."""
@@ -222,6 +239,7 @@ class StepRecord(BaseModel):
             merged.add_tasks(batch)
         for message in later.notifications:
             merged.add_message(message)
+        merged.acts += [act for act in later.acts if act.nonce not in {a.nonce for a in merged.acts}]
         return merged
 
 

@@ -111,9 +111,13 @@ class Unsigned(BaseModel):
 
 
 def act_message(workflow_id: str, update: str, request: BaseModel, proof: Unsigned | Proof) -> bytes:
-    """The exact bytes a proof signs: canonical JSON, so any two parties compute the same."""
-    fields = proof.model_dump(mode="json", exclude={"signature"})
-    body = {"workflow_id": workflow_id, "update": update, "request": request.model_dump(mode="json"), **fields}
+    """The exact bytes a proof signs: canonical JSON, so any two parties compute the same.
+
+    Fields at their defaults are left out, so a field added to a request or a proof later
+    (with a default) leaves every earlier signature checkable."""
+    fields = proof.model_dump(mode="json", exclude={"signature"}, exclude_defaults=True)
+    request_fields = request.model_dump(mode="json", exclude_defaults=True)
+    body = {"workflow_id": workflow_id, "update": update, "request": request_fields, **fields}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 

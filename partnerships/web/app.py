@@ -128,7 +128,8 @@ class LinkPages:
 
 def _request_for(act: LinkAct, email: str, form: Any) -> Request:
     if act is LinkAct.SIGN:
-        return SignRequest(signer=email)
+        # The hash of the charter the page showed: a charter changed since is not signed unseen.
+        return SignRequest(signer=email, charter_hash=str(form.get("charter_hash", "")))
     if act is LinkAct.RECOMMIT:
         holds = form.get("roi_model_holds")
         if holds not in ("yes", "no"):

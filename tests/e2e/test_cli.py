@@ -13,6 +13,7 @@ from pathlib import Path
 from temporalio.client import Client
 from typer.testing import CliRunner
 
+from partnerships.adapters.charter_file import load_charter
 from partnerships.adapters.config import REPO_ROOT, Settings
 from partnerships.adapters.store import Store
 from partnerships.cli.app import app
@@ -28,6 +29,7 @@ def test_charter_check_accepts_a_valid_charter_and_prints_the_frameworks_warning
     assert result.exit_code == 0, result.output
     assert "a valid charter for Globex Resellers" in result.output
     assert "warning: leverage: moderate leverage" in result.output
+    assert f"content hash {load_charter(GLOBEX).content_hash()} (what both sides sign)" in result.output
 
 
 def test_charter_check_lists_every_problem_one_line_per_field_and_exits_1(tmp_path: Path) -> None:
@@ -134,9 +136,17 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
         assert "is not a key the charter holds for sam@acme.example" in output
         code, output = await cli("sign", slug, "--as", "sam@acme.example", key=tmp_path / "nobody")
         assert code == 1 and "run `partnerships login`" in output and "Traceback" not in output
-        for who in ("dana@ourco.example", "sam@acme.example"):
-            code, output = await cli("sign", slug, "--as", who)
-            assert code == 0, output
+        # A signature binds to the charter the signer read: another version of it is refused.
+        edited = tmp_path / "edited.yaml"
+        data = charter.model_dump(mode="json")
+        data["goals"]["us"] = ["A goal nobody agreed to"]
+        edited.write_text(json.dumps(data))
+        code, output = await cli("sign", slug, "--as", "dana@ourco.example", "--charter", str(edited))
+        assert code == 1 and output.startswith("error: charter_hash: you read charter sha256:"), output
+        code, output = await cli("sign", slug, "--as", "dana@ourco.example", "--charter", str(charter_file))
+        assert code == 0, output
+        code, output = await cli("sign", slug, "--as", "sam@acme.example")
+        assert code == 0, output
         assert "both sides signed the charter: Crawl begins" in output
 
         code, output = await cli("record", "crawl", slug, "--as", "dana@ourco.example", "--pilot", "Initech")

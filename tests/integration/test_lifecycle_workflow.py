@@ -104,11 +104,12 @@ async def test_a_failed_crawl_ends_the_partnership_with_exit_tasks_then_closes_w
     assert {t.status for t in store.tasks(charter.workflow_id, status=None) if t.kind == "exit"} == {"done"}
 
 
-async def test_evidence_recorded_during_crawl_keeps_the_phase_timer_and_writes_nothing_else(
+async def test_evidence_recorded_during_crawl_keeps_the_phase_timer_and_writes_only_the_act(
     client: Client, settings: Settings, store: Store
 ) -> None:
     """A person's Update costs its own events only: the Crawl timer runs on, and evidence that
-    changes nothing people see in the store or the Web UI is not recorded twice."""
+    changes nothing people see writes only the act and its proof (one local record in the same
+    workflow task), not the read model again."""
     charter = example_charter()
     async with running_worker(client, settings, store):
         handle = await start(client, settings, charter, TimeScale(seconds_per_week=5))  # Crawl: 20 s
@@ -127,4 +128,5 @@ async def test_evidence_recorded_during_crawl_keeps_the_phase_timer_and_writes_n
         "WORKFLOW_TASK_COMPLETED": updates,
         "WORKFLOW_EXECUTION_UPDATE_ACCEPTED": updates,
         "WORKFLOW_EXECUTION_UPDATE_COMPLETED": updates,
+        "MARKER_RECORDED": updates,
     }

@@ -182,7 +182,7 @@ def test_a_review_opened_message_offers_exactly_the_decisions_its_gate_allows(
     assert next(b for b in decide if b["action_id"] == "decide:no-go")["confirm"]
 
 
-def test_reminders_show_the_evidence_but_no_buttons_and_other_messages_are_plain(
+def test_review_reminders_show_the_evidence_without_buttons_and_a_ready_charter_offers_signing(
     slack: FakeSlack, settings: Settings, store: Store
 ) -> None:
     send = messenger(settings, store, SlackNotifier(web_client(slack), CHANNEL_ID)).send_notification
@@ -209,7 +209,8 @@ def test_reminders_show_the_evidence_but_no_buttons_and_other_messages_are_plain
     assert "criterion-adoption" in texts(reminder["blocks"])
     assert [b["action_id"] for b in buttons(reminder["blocks"])] == ["open-workflow"]
     assert ready["blocks"][0]["type"] == "header" and "Acme Analytics" in ready["text"]
-    assert [b["action_id"] for b in buttons(ready["blocks"])] == ["open-workflow"]
+    # The signers click Sign in the channel (shared with the partner through Slack Connect).
+    assert [b["action_id"] for b in buttons(ready["blocks"])] == ["sign-charter", "open-workflow"]
 
 
 # -------------------------------------------------------------- exactly once

@@ -154,9 +154,14 @@ async def test_audit_names_each_act_its_person_and_door_and_flags_an_edited_hist
         await wait_for(client, charter.slug, at("crawl", Step.GATE_REVIEW))
         await act(client, charter.slug, W.decide, DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO))
         await wait_for(client, charter.slug, at("walk", Step.UNDERWAY))
+        await settle(client, charter.workflow_id)  # the last step is in the store
         runs = await audits.histories(client, charter.slug)
 
     acts = audits.audit(runs)
+    # The store keeps each accepted act with its proof, once, in the order they were accepted.
+    kept = store.acts(charter.workflow_id)
+    assert [(row.update, row.actor, row.door) for row in kept] == [(a.update, a.actor, a.door) for a in acts]
+    assert all(row.key_fingerprint == a.signed_with for row, a in zip(kept, acts, strict=True))
     assert [(a.update, a.actor, a.door) for a in acts] == [
         ("sign_charter", US, "cli"),
         ("sign_charter", PARTNER, "cli"),

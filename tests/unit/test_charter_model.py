@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from partnerships.adapters.charter_file import CharterError, load_charter, parse_charter
-from partnerships.domain.charter import Leverage, LeverageStrength, charter_warnings
-from tests.helpers import EXAMPLE_CHARTER
+from partnerships.adapters.keys import SigningKey
+from partnerships.domain.charter import Charter, Leverage, LeverageStrength, charter_warnings
+from tests.helpers import EXAMPLE_CHARTER, US, example_charter
 
 CHARTERS = sorted(Path(EXAMPLE_CHARTER).parent.glob("*.yaml"))
 
@@ -137,3 +138,12 @@ def test_gate_thresholds_below_the_framework_are_warned_about() -> None:
 
 def test_a_well_formed_high_leverage_charter_has_no_warnings() -> None:
     assert charter_warnings(load_charter(EXAMPLE_CHARTER)) == []
+
+
+def test_the_content_hash_changes_with_the_terms_and_not_with_peoples_keys() -> None:
+    charter = example_charter()
+    same = charter.with_keys_changed(US, add=SigningKey.generate().public_line)
+    other = Charter.model_validate({**charter.model_dump(mode="json"), "slug": charter.slug + "-b"})
+    assert charter.content_hash() == same.content_hash()
+    assert charter.content_hash() != other.content_hash()
+    assert charter.content_hash().startswith("sha256:") and len(charter.content_hash()) == 71
