@@ -54,6 +54,8 @@ class FakeSlack:
     port: int = 0  # 0: any free port; a fixed one lets a test take "Slack" down and bring it back
     valid_tokens: set[str] = field(default_factory=lambda: {BOT_TOKEN})
     channels: dict[str, str] = field(default_factory=lambda: {CHANNEL_ID: CHANNEL_NAME})
+    # The workspace's members by email: user id (users.lookupByEmail).
+    users: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
@@ -188,6 +190,11 @@ class FakeSlack:
             if channel is None:
                 return {"ok": False, "error": "channel_not_found"}
             return {"ok": True, "channel": {"id": channel, "name": self.channels[channel], "is_member": True}}
+        if method == "users.lookupByEmail":
+            user = self.users.get(str(args.get("email", "")))
+            if user is None:
+                return {"ok": False, "error": "users_not_found"}
+            return {"ok": True, "user": {"id": user, "team_id": "T0OURCO01"}}
         return {"ok": False, "error": "unknown_method"}
 
     def _post(self, args: dict[str, Any]) -> dict[str, Any]:

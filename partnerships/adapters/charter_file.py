@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from partnerships.domain.charter import Charter
+from partnerships.domain.charter import Charter, Person
 
 # A charter is a page of text; anything far bigger or deeper is a mistake or an attack.
 MAX_CHARTER_BYTES = 256 * 1024
@@ -93,32 +93,100 @@ def format_validation_error(error: ValidationError) -> list[str]:
     return problems
 
 
-def parse_charter(text: str) -> Charter:
+PEOPLE_FILE = "people.yaml"
+
+
+def _yaml(text: str, what: str) -> Any:
     if len(text.encode("utf-8", errors="replace")) > MAX_CHARTER_BYTES:
-        raise CharterError([f"(charter): is larger than {MAX_CHARTER_BYTES // 1024} KiB"])
+        raise CharterError([f"{what}: is larger than {MAX_CHARTER_BYTES // 1024} KiB"])
     try:
-        data = yaml.load(text, Loader=_CharterLoader)
+        return yaml.load(text, Loader=_CharterLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(charter)"
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else what
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise CharterError([f"{where}: not valid YAML: {problem}"]) from None
     except (ValueError, RecursionError) as error:
         # e.g. an integer of thousands of digits: Python refuses to convert it.
-        raise CharterError([f"(charter): not a usable charter: {str(error).splitlines()[0][:120]}"]) from None
+        raise CharterError([f"{what}: not a usable file: {str(error).splitlines()[0][:120]}"]) from None
+
+
+def parse_people(text: str) -> dict[str, dict[str, Any]]:
+    """A people directory (`people.yaml` beside the charters): each person's name, Slack ids and
+    keys written once, for every charter that names them by email."""
+    data = _yaml(text, PEOPLE_FILE)
+    if not isinstance(data, dict) or not isinstance(data.get("people"), list):
+        raise CharterError([f"{PEOPLE_FILE}: must be a mapping with a `people:` list"])
+    directory: dict[str, dict[str, Any]] = {}
+    problems = []
+    for index, entry in enumerate(data["people"]):
+        try:
+            person = Person.model_validate(entry)
+        except ValidationError as error:
+            problems += [f"{PEOPLE_FILE}: people[{index}].{p}" for p in format_validation_error(error)]
+            continue
+        directory[person.email] = person.model_dump(mode="json", exclude_defaults=True)
+    if problems:
+        raise CharterError(problems)
+    return directory
+
+
+def _with_people(data: dict[str, Any], directory: dict[str, dict[str, Any]]) -> list[str]:
+    """Fill each governance entry from the directory: an email alone, or the fields a charter
+    leaves out; what the charter says itself wins. Returns the emails it could not find."""
+    governance = data.get("governance")
+    if not isinstance(governance, dict):
+        return []
+    missing = []
+
+    def filled(entry: Any, where: str) -> Any:
+        email = entry if isinstance(entry, str) else entry.get("email") if isinstance(entry, dict) else None
+        if not isinstance(email, str):
+            return entry
+        known = directory.get(email.strip().lower())
+        if known is None:
+            if isinstance(entry, str):
+                missing.append(f"{where}: {email} is not in {PEOPLE_FILE}")
+            return entry
+        return {**known, **(entry if isinstance(entry, dict) else {})}
+
+    owners = governance.get("decision_owners")
+    if isinstance(owners, dict):
+        for side in ("us", "partner"):
+            if side in owners:
+                owners[side] = filled(owners[side], f"governance.decision_owners.{side}")
+    for group in ("reviewers", "escalation_path"):
+        if isinstance(governance.get(group), list):
+            governance[group] = [filled(e, f"governance.{group}[{i}]") for i, e in enumerate(governance[group])]
+    return missing
+
+
+def parse_charter(text: str, people: dict[str, dict[str, Any]] | None = None) -> Charter:
+    data = _yaml(text, "(charter)")
     if not isinstance(data, dict):
         raise CharterError(["(charter): must be a mapping of charter fields, like the examples in charters/"])
+    if people is not None:
+        missing = _with_people(data, people)
+        if missing:
+            raise CharterError(missing)
     try:
         return Charter.model_validate(data)
     except ValidationError as error:
         raise CharterError(format_validation_error(error)) from None
 
 
-def load_charter(path: Path) -> Charter:
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CharterError([f"{path}: no such file"]) from None
     except (UnicodeDecodeError, IsADirectoryError, PermissionError) as error:
         raise CharterError([f"{path}: cannot be read as a UTF-8 text file ({type(error).__name__})"]) from None
-    return parse_charter(text)
+
+
+def load_charter(path: Path) -> Charter:
+    """The charter in `path`, its people completed from `people.yaml` beside it when there is one."""
+    text = _read(path)
+    directory = path.parent / PEOPLE_FILE
+    people = parse_people(_read(directory)) if directory.is_file() else None
+    return parse_charter(text, people)

@@ -10,14 +10,10 @@ import typer
 from rich.markup import escape
 
 from partnerships.adapters.config import Settings
-from partnerships.cli.app import (
-    charter_app,
-    handles_errors,
-    out,
-)
+from partnerships.cli.app import UserError, charter_app, handles_errors, out
 
 if TYPE_CHECKING:
-    pass
+    from partnerships.domain.charter import Charter
 
 
 @charter_app.command("check")
@@ -33,6 +29,7 @@ def charter_check(file: Annotated[Path, typer.Argument(help="Charter YAML file."
         f"(tier {int(charter.tier)}, {charter.leverage_strength.value} leverage, workflow {charter.workflow_id})"
     )
     out.print(f"  content hash {charter.content_hash()} (what both sides sign)")
+    _check_slack_ids(charter)
     for warning in charter_warnings(charter):
         style = "bold red" if warning.loud else "yellow"
         out.print(f"[{style}]warning:[/{style}] {warning.field}: {escape(warning.message)}")
@@ -58,3 +55,19 @@ def charter_render(
         out.print(f"wrote {output}")
     else:
         sys.stdout.write(text)
+
+
+def _check_slack_ids(charter: Charter) -> None:
+    """With Slack configured, each Slack id of our workspace must be its person's (users.lookupByEmail)."""
+    from partnerships.adapters.slack.directory import slack_id_problems
+    from partnerships.adapters.slack.notifier import make_web_client
+    from partnerships.adapters.slack.settings import SlackSettings
+
+    slack = SlackSettings()
+    if not slack.enabled:
+        return
+    problems, notes = slack_id_problems(charter, make_web_client(slack))
+    for note in notes:
+        out.print(f"[dim]note:[/dim] {escape(note)}")
+    if problems:
+        raise UserError(problems)

@@ -17,6 +17,7 @@ from partnerships.adapters.charter_file import load_charter
 from partnerships.adapters.config import REPO_ROOT, Settings
 from partnerships.adapters.store import Store
 from partnerships.cli.app import app
+from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, FakeSlack
 from tests.helpers import EXAMPLE_CHARTER, KEYRING, example_charter, running_worker, wait_for
 
 runner = CliRunner()
@@ -248,3 +249,21 @@ def test_the_cli_and_the_portfolio_query_load_without_the_domain_model_or_the_wo
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_charter_check_asks_slack_whether_each_slack_id_is_that_persons(tmp_path: Path) -> None:
+    data = load_charter(EXAMPLE_CHARTER).model_dump(mode="json")
+    data["governance"]["decision_owners"]["partner"].update(slack_user_id="U0SAMO003", slack_team_id="T0ACME001")
+    charter_file = tmp_path / "charter.yaml"
+    charter_file.write_text(json.dumps(data))
+    # In our workspace Dana is U0DANA001, but Lee is someone other than the charter says.
+    with FakeSlack(users={"dana@ourco.example": "U0DANA001", "lee@ourco.example": "U0LEE0REAL"}) as slack:
+        env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.base_url, "SLACK_CHANNEL": CHANNEL_ID}
+        result = runner.invoke(app, ["charter", "check", str(charter_file)], env=env)
+        looked_up = sorted(call.args["email"] for call in slack.calls_to("users.lookupByEmail"))
+    assert result.exit_code == 1, result.output
+    assert "note: sam@acme.example: Slack id not checked (workspace T0ACME001, not ours)" in result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "error: lee@ourco.example: slack_user_id: U0LEEP002 is not this person in Slack (Slack says U0LEE0REAL)"
+    )
+    assert looked_up == ["dana@ourco.example", "lee@ourco.example"]

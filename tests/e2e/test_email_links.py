@@ -252,9 +252,13 @@ async def test_a_forged_expired_or_cross_site_use_of_a_link_is_refused_and_chang
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             elsewhere = f"{door.links.web_url}/act/{door.links.issue(other.workflow_id, PARTNER, LinkAct.SIGN)}"
             async with session.get(elsewhere) as r:
-                found = re.search(r'name="csrf" value="([^"]+)"', await r.text())
-                assert r.status == 200 and found
-            async with session.post(elsewhere, data={"csrf": found.group(1)}) as r:
+                # What the page's form sends: its hidden fields (the CSRF token, the charter's hash).
+                form = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]+)"', await r.text()))
+                assert r.status == 200 and set(form) == {"csrf", "charter_hash"}
+            # A charter other than the one the page showed is not signed.
+            async with session.post(elsewhere, data={**form, "charter_hash": "sha256:" + "0" * 64}) as r:
+                assert r.status == 409 and "charter_hash: you read charter sha256:0000" in await r.text()
+            async with session.post(elsewhere, data=form) as r:
                 assert r.status == 200 and "Sam Okafor signed the charter" in await r.text()
         assert [s.name for s in (await service.status(client, other.slug)).partnership.signatures] == ["Sam Okafor"]
         assert await settle(client, charter.workflow_id) == before

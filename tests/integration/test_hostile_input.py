@@ -129,7 +129,7 @@ def test_a_key_that_is_not_text_is_named_under_its_parent(text: str, expected: s
         ("slug: !include secrets.yaml\n", "could not determine a constructor"),
         ("[" * 10_000 + "]" * 10_000, "nested deeper than 20 levels"),
         ("slug: acme\nslug: globex\n", "'slug' appears twice"),
-        ("tier: " + "9" * 5000, "not a usable charter"),
+        ("tier: " + "9" * 5000, "not a usable file"),
         ("x" * 300_000, "is larger than 256 KiB"),
         ("- a\n- list\n", "must be a mapping"),
         ("", "must be a mapping"),
