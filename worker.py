@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -130,5 +132,21 @@ async def _watch_store(store: Store, stop: asyncio.Event, vanished: list[StoreVa
         await asyncio.sleep(STORE_CHECK_SECONDS)
 
 
+def run() -> None:
+    try:
+        asyncio.run(main())
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except KeyboardInterrupt:
+        code = 130
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is logged and the worker has shut down: leave without the interpreter's
+    # finalisation, which the SDK's native threads can abort (exit -6 instead of the code).
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    run()

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import mailbox
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 from rich.console import Console
 from temporalio.client import Client
 
 from partnerships.adapters.config import Settings
+from partnerships.adapters.doors import configured_doors
 from partnerships.adapters.keys import Keyring
 from partnerships.adapters.temporal_client import make_client
 from partnerships.domain.charter import Charter
@@ -52,7 +58,31 @@ def _in_quarter(quarter: int) -> Callable[[PartnershipStatus], bool]:
     return check
 
 
-async def drive(charter: Charter, time_scale: TimeScale, out: Console) -> None:
+async def _link_for(inbox: Path, email: str, workflow_id: str, seconds: float = 60) -> str:
+    """The signing link emailed to `email` about this partnership, in the demo's local Maildir."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        for message in mailbox.Maildir(inbox, create=False):
+            body = message.get_payload(decode=True)
+            text = body.decode(errors="replace") if isinstance(body, bytes) else ""
+            found = re.search(r"(http://\S+/act/\S+)", text)
+            if message["To"] == email and workflow_id in text and found:
+                return found.group(1)
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"no signing link reached {email}'s inbox in {inbox}")
+
+
+async def _follow(link: str) -> str:
+    """Open the link's page and press its button, as the partner would in a browser."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.get(link) as page:
+            form = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]+)"', await page.text()))
+        async with session.post(link, data=form) as answer:
+            found = re.search(r'id="(?:done|refused)">([^<]*)<', await answer.text())
+            return html.unescape(found.group(1)) if found else f"HTTP {answer.status}"
+
+
+async def drive(charter: Charter, time_scale: TimeScale, out: Console, inbox: Path | None = None) -> None:
     settings = Settings()
     client = await make_client(settings)
     # Throwaway keys for everyone in the demo's charter: each act is signed by its person,
@@ -81,17 +111,28 @@ async def drive(charter: Charter, time_scale: TimeScale, out: Console) -> None:
         return lambda s: s.partnership.phase.value == phase and s.partnership.step is step
 
     out.rule(f"[bold]{charter.partner.name}[/bold] — one week lasts {time_scale.seconds_per_week:g} s")
-    await service.start_partnership(client, charter, task_queue=settings.task_queue, time_scale=time_scale)
+    await service.start_partnership(
+        client, charter, task_queue=settings.task_queue, time_scale=time_scale, doors=configured_doors()
+    )
     out.print(f"  started [bold]{charter.workflow_id}[/bold]")
     out.print(f"  Web UI: {settings.workflow_url(charter.workflow_id)}")
 
     out.rule("Charter")
     await send(W.sign_charter, SignRequest(signer=us), f"{owners.us.name} signs for us")
-    await send(
-        W.sign_charter,
-        SignRequest(signer=partner),
-        f"{owners.partner.name} signs for {charter.partner.name}",
-    )
+    if inbox is not None:
+        # The partner has no terminal of ours: they sign through the link in their email.
+        link = await _link_for(inbox, partner, charter.workflow_id)
+        out.print(f"  ✉ {owners.partner.name}'s email (in {inbox}) holds a signing link: {link[:60]}…")
+        out.print(
+            f"  [green]✓[/green] {owners.partner.name} signs for {charter.partner.name} from that link: "
+            f"[dim]{await _follow(link)}[/dim]"
+        )
+    else:
+        await send(
+            W.sign_charter,
+            SignRequest(signer=partner),
+            f"{owners.partner.name} signs for {charter.partner.name}",
+        )
 
     out.rule(f"Crawl — {charter.timeline.crawl.weeks} weeks")
     await _until(client, slug, at("crawl", Step.UNDERWAY))
