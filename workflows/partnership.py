@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from partnerships.domain import views
     from partnerships.domain.charter import Person
     from partnerships.domain.lifecycle import (
+        AmendRequest,
         CompleteTaskRequest,
         DecisionRequest,
         ExitRequest,
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         RecommitRequest,
         Request,
         ScorecardRequest,
+        SignAmendmentRequest,
         SignRequest,
         Step,
         TaskKind,
@@ -496,6 +498,26 @@ class PartnershipWorkflow:
     def _validate_exit(self, request: ExitRequest, proof: Proof | None = None) -> None:
         self._refuse_unproven(request, proof)
         _refuse(self._partnership.problems_exiting(request))
+
+    @workflow.update
+    def amend_charter(self, request: AmendRequest, proof: Proof | None = None) -> Acknowledged:
+        self._spend(request, proof)
+        return self._accept(self._partnership.apply_amendment(request, workflow.now()), "")
+
+    @amend_charter.validator
+    def _validate_amend_charter(self, request: AmendRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
+        _refuse(self._partnership.problems_amending(request))
+
+    @workflow.update
+    def sign_amendment(self, request: SignAmendmentRequest, proof: Proof | None = None) -> Acknowledged:
+        self._spend(request, proof)
+        return self._accept(self._partnership.apply_amendment_signature(request, workflow.now()), "")
+
+    @sign_amendment.validator
+    def _validate_sign_amendment(self, request: SignAmendmentRequest, proof: Proof | None = None) -> None:
+        self._refuse_unproven(request, proof)
+        _refuse(self._partnership.problems_signing_amendment(request))
 
     @workflow.update
     def change_keys(self, request: KeyChangeRequest, proof: Proof | None = None) -> Acknowledged:

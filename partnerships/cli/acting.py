@@ -113,13 +113,35 @@ def sign(
         ),
     ] = None,
 ) -> None:
-    """Sign the charter as your side's decision owner."""
+    """Sign the charter as your side's decision owner (or the amendment that awaits signatures)."""
     from partnerships.adapters.charter_file import load_charter
-    from partnerships.domain.lifecycle import SignRequest
+    from partnerships.domain.lifecycle import SignAmendmentRequest, SignRequest, Step
     from workflows import PartnershipWorkflow
 
     read = load_charter(charter).content_hash() if charter is not None else None
+    partnership = run_async(current_status(reference)).partnership
+    if partnership.amendment is not None and partnership.step is not Step.SIGNING:
+        request = SignAmendmentRequest(signer=who, charter_hash=read)
+        send_update(reference, PartnershipWorkflow.sign_amendment, request)
+        return
     send_update(reference, PartnershipWorkflow.sign_charter, SignRequest(signer=who, charter_hash=read))
+
+
+@app.command()
+@handles_errors
+def amend(
+    reference: Reference,
+    file: Annotated[Path, typer.Argument(help="The amended charter (YAML).")],
+    who: As,
+    reason: Annotated[str, typer.Option("--reason", help="What the amendment changes and why.")] = "",
+) -> None:
+    """Propose a new version of the charter before Run; both sides sign it (`sign`) before it governs."""
+    from partnerships.adapters.charter_file import load_charter
+    from partnerships.domain.lifecycle import AmendRequest
+    from workflows import PartnershipWorkflow
+
+    request = AmendRequest(by=who, charter=load_charter(file), reason=reason)
+    send_update(reference, PartnershipWorkflow.amend_charter, request)
 
 
 @app.command()

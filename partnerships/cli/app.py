@@ -57,7 +57,7 @@ As = Annotated[
     str,
     typer.Option(
         "--as",
-        help="Who you are: your email in the charter.",
+        help="Which person in the charter you are (your email); your key proves it.",
         envvar="PARTNERSHIPS_USER",
         show_default=False,
     ),

@@ -84,6 +84,18 @@ def print_record(current: PartnershipStatus, record: dict[str, Any]) -> None:
         out.print(f"  signed by {escape(s.name)} ({s.side.value}) {_when(s.signed_at)}{signed}")
     for s in p.recommitments:
         out.print(f"  re-committed to Run: {escape(s.name)} ({s.side.value}) {_when(s.signed_at)}")
+    if p.amendment is not None:
+        signed = ", ".join(s.name for s in p.amendment.signatures) or "nobody yet"
+        out.print(
+            f"  amendment {p.amendment.content_hash[:19]}… proposed by {escape(p.amendment.proposed_by)} "
+            f"{_when(p.amendment.proposed_at)}: {escape(p.amendment.reason)} (signed by {escape(signed)})"
+        )
+    for version in p.charter_versions:
+        names = ", ".join(s.name for s in version.signatures) or "nobody"
+        out.print(
+            f"  earlier version {version.content_hash[:19]}… signed by {escape(names)}, replaced "
+            f"{_when(version.replaced_at)} ({escape(version.replaced_by)}: {escape(version.reason)})"
+        )
     for change in p.key_changes:
         what = f"added a key for {change.person}" if change.added else f"revoked a key of {change.person}"
         out.print(f"  {escape(change.by_name)} {what} {_when(change.at)}")

@@ -16,7 +16,7 @@ from typing import Annotated, ClassVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from partnerships.domain import rules
-from partnerships.domain.charter import Charter, PublicKeyLine, Side, same_key
+from partnerships.domain.charter import Charter, PublicKeyLine, Side, people_in, same_key
 from partnerships.domain.gates import (
     ALLOWED_OUTCOMES,
     CrawlEvidence,
@@ -147,6 +147,22 @@ class ExitRequest(Request):
     reason: Reason
 
 
+class AmendRequest(Request):
+    """A new version of the charter, proposed by a decision owner before Run."""
+
+    ACTOR = "by"
+
+    by: Identity
+    charter: Charter
+    reason: Reason
+
+
+class SignAmendmentRequest(Request):
+    ACTOR = "signer"
+    signer: Identity
+    charter_hash: ContentHash | None = None
+
+
 class KeyChangeRequest(Request):
     """Add a person's public key, or revoke one: by that person, or by our decision owner."""
 
@@ -190,6 +206,28 @@ class Signature(BaseModel):
     signed_at: datetime
     # The charter signed, by its content hash (Charter.content_hash).
     charter_hash: str = ""
+
+
+class CharterVersion(BaseModel):
+    """A charter that governed the partnership until an amendment replaced it, with its signatures."""
+
+    charter: Charter
+    content_hash: str
+    signatures: list[Signature]
+    replaced_at: datetime
+    replaced_by: str
+    reason: str
+
+
+class Amendment(BaseModel):
+    """A proposed charter: it governs once both sides have signed it."""
+
+    charter: Charter
+    content_hash: str
+    proposed_by: str
+    proposed_at: datetime
+    reason: str
+    signatures: list[Signature] = Field(default_factory=list)
 
 
 class KeyChange(BaseModel):
@@ -278,6 +316,9 @@ class Partnership(BaseModel):
     evidence_at_end: dict[str, object] | None = None
     # Keys added and revoked since the start: the charter above holds the keys as they are now.
     key_changes: list[KeyChange] = Field(default_factory=list)
+    # Earlier charters, each with the signatures it had, and an amendment awaiting signatures.
+    charter_versions: list[CharterVersion] = Field(default_factory=list)
+    amendment: Amendment | None = None
 
     @classmethod
     def begin(cls, charter: Charter, time_scale: TimeScale, now: datetime) -> Partnership:
@@ -706,6 +747,102 @@ class Partnership(BaseModel):
             summary=f"{who} decided to continue: quarter {self.quarter} of Run begins",
         )
 
+    # ------------------------------------------------------------ amendments
+
+    def problems_amending(self, request: AmendRequest) -> list[str]:
+        """Before Run, a decision owner may propose a new version of the charter. What a charter may
+        say at all (no gate threshold below the framework's) is the charter's own validation."""
+        problems = []
+        if self.ended or self.phase is Phase.RUN or self.step is Step.RECOMMITMENT:
+            problems.append(f"a charter can be amended only before Run (phase: {self.phase.value}, {self.step.value})")
+        if self.charter.decision_owner_side(request.by) is None:
+            problems.append(f"by: {request.by} is not a decision owner of this partnership")
+        new = request.charter
+        if new.slug != self.charter.slug:
+            problems.append(f"charter.slug: an amendment keeps the partnership's slug ({self.charter.slug})")
+        if new.partner.name != self.charter.partner.name:
+            problems.append(
+                f"charter.partner.name: an amendment is with the same partner ({self.charter.partner.name})"
+            )
+        if new.content_hash() == self.charter.content_hash():
+            problems.append("charter: the amended charter says the same as the current one")
+        if not request.reason:
+            problems.append("reason: say what the amendment changes and why")
+        problems += self._threshold_problems(new, request.reason)
+        return problems
+
+    def _threshold_problems(self, new: Charter, reason: str) -> list[str]:
+        """A gate threshold lowered below the framework's is an override of the framework: it
+        needs a written reason like any other override."""
+        lowered = [
+            field
+            for field, floor in (
+                ("crawl_min_improvement_pct", rules.CRAWL_MIN_IMPROVEMENT_PCT),
+                ("walk_min_adoption_pct", rules.WALK_MIN_ADOPTION_PCT),
+            )
+            if getattr(new.gates, field) < min(floor, getattr(self.charter.gates, field))
+        ]
+        if not lowered or visible_length(reason) >= rules.MIN_OVERRIDE_REASON_CHARS:
+            return []
+        return [
+            f"charter.gates.{field}: lowering it below the framework's needs a written reason of at least "
+            f"{rules.MIN_OVERRIDE_REASON_CHARS} characters, as any override does"
+            for field in lowered
+        ]
+
+    def apply_amendment(self, request: AmendRequest, now: datetime) -> Transition:
+        by = self.charter.person(request.by)
+        assert by is not None
+        new = with_current_keys(request.charter, self.charter)
+        if self.step is Step.SIGNING:
+            # Nobody has started under the old text: the amended one replaces it, to be signed afresh.
+            self._archive_charter(now, by.name, request.reason)
+            self.charter, self.signatures, self.amendment = new, [], None
+            return Transition(summary=f"{by.name} amended the charter: both sides sign the amended charter")
+        self.amendment = Amendment(
+            charter=new, content_hash=new.content_hash(), proposed_by=by.name, proposed_at=now, reason=request.reason
+        )
+        return Transition(
+            summary=f"{by.name} proposed an amendment: it governs once both sides sign it (`partnerships sign`)"
+        )
+
+    def problems_signing_amendment(self, request: SignAmendmentRequest) -> list[str]:
+        if self.amendment is None or self.ended:
+            return ["no amendment awaits signatures"]
+        problems = self._signature_problems(request.signer, self.amendment.signatures, "amendment")[0]
+        if request.charter_hash is not None and request.charter_hash != self.amendment.content_hash:
+            problems.append(
+                f"charter_hash: you read charter {request.charter_hash[:19]}…, but the amendment is "
+                f"{self.amendment.content_hash[:19]}…"
+            )
+        return problems
+
+    def apply_amendment_signature(self, request: SignAmendmentRequest, now: datetime) -> Transition:
+        amendment = self.amendment
+        assert amendment is not None
+        signature = self._signature(request.signer, now).model_copy(update={"charter_hash": amendment.content_hash})
+        amendment.signatures.append(signature)
+        if len(amendment.signatures) < 2:
+            return Transition(summary=f"{signature.name} signed the amendment")
+        self._archive_charter(now, amendment.proposed_by, amendment.reason)
+        self.charter, self.signatures, self.amendment = amendment.charter, amendment.signatures, None
+        return Transition(
+            summary="both sides signed the amendment: the amended charter governs from now on "
+            "(the current phase keeps its dates)"
+        )
+
+    def _archive_charter(self, now: datetime, by: str, reason: str) -> None:
+        self.charter_versions.append(
+            CharterVersion(
+                charter=self.charter,
+                content_hash=self.charter.content_hash(),
+                signatures=list(self.signatures),
+                replaced_at=now,
+                replaced_by=by,
+                reason=reason,
+            )
+        )
+
     # ------------------------------------------------------------ keys
 
     def problems_changing_keys(self, request: KeyChangeRequest) -> list[str]:
@@ -846,3 +983,13 @@ class Partnership(BaseModel):
         if self.step is Step.WINDING_DOWN:
             return f"{len(self.open_tasks)} wind-down task(s) to finish"
         return "nothing: the partnership is closed"
+
+
+def with_current_keys(new: Charter, current: Charter) -> Charter:
+    """The amended charter with the keys people hold now: keys change by signed acts, not by editing."""
+    held = {person.email: person.keys for person in current.people()}
+    data = new.model_dump(mode="json")
+    for person in people_in(data):
+        if person["email"] in held:
+            person["keys"] = list(held[person["email"]])
+    return Charter.model_validate(data)

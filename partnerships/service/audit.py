@@ -36,6 +36,8 @@ REQUESTS: dict[str, type[lifecycle.Request]] = {
     "exit": lifecycle.ExitRequest,
     "complete_task": lifecycle.CompleteTaskRequest,
     "change_keys": lifecycle.KeyChangeRequest,
+    "amend_charter": lifecycle.AmendRequest,
+    "sign_amendment": lifecycle.SignAmendmentRequest,
 }
 
 
@@ -92,6 +94,9 @@ def audit(runs: list[WorkflowHistory]) -> list[AuditedAct]:
             at = event.event_time.ToDatetime().replace(tzinfo=UTC)
             act, request = _check(history.workflow_id, accepted.name, accepted.args.payloads, at, charter, doors, seen)
             acts.append(act)
+            if isinstance(request, lifecycle.AmendRequest) and act.holds and charter is not None:
+                # People an amendment adds act with the keys it gives them; everyone else keeps theirs.
+                charter = lifecycle.with_current_keys(request.charter, charter)
             if isinstance(request, lifecycle.KeyChangeRequest) and act.holds and charter is not None:
                 # Later acts are checked against the keys as they stood after this change.
                 person = charter.person(request.person)

@@ -15,7 +15,16 @@ from partnerships.adapters.config import Settings
 from partnerships.adapters.keys import PersonSigner, SigningKey
 from partnerships.adapters.store import Store
 from partnerships.domain.charter import Charter
-from partnerships.domain.lifecycle import DecisionRequest, KeyChangeRequest, Outcome, SignRequest, Step, TimeScale
+from partnerships.domain.lifecycle import (
+    AmendRequest,
+    DecisionRequest,
+    KeyChangeRequest,
+    Outcome,
+    SignAmendmentRequest,
+    SignRequest,
+    Step,
+    TimeScale,
+)
 from partnerships.engine.proofs import FRESHNESS, Unsigned, act_message
 from partnerships.service import audit as audits
 from partnerships.service import commands as service
@@ -257,3 +266,67 @@ async def test_keys_change_only_by_their_owner_or_our_decision_owner_and_the_aud
         ("sign_charter", PARTNER),
     ]
     assert all(a.holds for a in acts), [a.problems for a in acts]
+
+
+async def test_an_amendment_keeps_the_earlier_charter_and_its_signatures_and_governs_once_both_sign(
+    client: Client, settings: Settings, store: Store
+) -> None:
+    charter = example_charter()
+
+    def amended(**changes: Any) -> Charter:
+        data = charter.model_dump(mode="json")
+        for dotted, value in changes.items():
+            *path, last = dotted.split("__")
+            target = data
+            for part in path:
+                target = target[part]
+            target[last] = value
+        return Charter.model_validate(data)
+
+    first = amended(goals__us=["Cut time to first dashboard for shared customers"])
+    second = amended(goals__us=["Cut time to first dashboard"], timeline__walk__weeks=10)
+    async with running_worker(client, settings, store):
+        await start(client, settings, charter, TimeScale())
+        await act(client, charter.slug, W.sign_charter, SignRequest(signer=US))
+        # While signing, an amendment replaces the text at once: both sign the new one.
+        amend = AmendRequest(by=PARTNER, charter=first, reason="our goal, in our words")
+        await act(client, charter.slug, W.amend_charter, amend)
+        status = await service.status(client, charter.slug)
+        assert status.partnership.signatures == [] and status.partnership.charter.goals.us == first.goals.us
+        [earlier] = status.partnership.charter_versions
+        assert earlier.content_hash == charter.content_hash() and [s.email for s in earlier.signatures] == [US]
+        await act(client, charter.slug, W.sign_charter, SignRequest(signer=US, charter_hash=first.content_hash()))
+        await act(client, charter.slug, W.sign_charter, SignRequest(signer=PARTNER))
+        await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
+
+        # In Crawl: a reviewer may not amend; a gate threshold below the framework's needs an override's reason.
+        for request, problem in (
+            (AmendRequest(by=REVIEWER, charter=second, reason="longer walk"), "by: lee@ourco.example is not"),
+            (
+                AmendRequest(by=US, charter=amended(gates__walk_min_adoption_pct=50), reason="lower"),
+                "charter.gates.walk_min_adoption_pct: lowering it below the framework's needs a written reason",
+            ),
+        ):
+            problems = await _refused_and_unchanged(
+                client,
+                charter.slug,
+                charter.workflow_id,
+                lambda r=request: act(client, charter.slug, W.amend_charter, r),
+            )
+            assert problems[0].startswith(problem), problems
+        await act(client, charter.slug, W.amend_charter, AmendRequest(by=US, charter=second, reason="Walk: 10 weeks"))
+        status = await service.status(client, charter.slug)
+        assert status.partnership.amendment is not None and status.partnership.charter.timeline.walk.weeks == 8
+        await act(client, charter.slug, W.sign_amendment, SignAmendmentRequest(signer=PARTNER))
+        await act(client, charter.slug, W.sign_amendment, SignAmendmentRequest(signer=US))
+        status = await service.status(client, charter.slug)
+        p = status.partnership
+        assert p.amendment is None and p.charter.timeline.walk.weeks == 10 and p.phase.value == "crawl"
+        assert [v.content_hash for v in p.charter_versions] == [charter.content_hash(), first.content_hash()]
+        assert {s.charter_hash for s in p.signatures} == {p.charter.content_hash()}
+        # The people kept their keys: an amendment does not edit them.
+        assert p.charter.governance.decision_owners.us.keys == charter.governance.decision_owners.us.keys
+        await settle(client, charter.workflow_id)
+        await keep_history(client, charter.workflow_id, "charter-amended-while-signing-and-in-crawl")
+        runs = await audits.histories(client, charter.slug)
+    assert all(a.holds for a in audits.audit(runs))
