@@ -85,7 +85,10 @@ class EmailNotifier:
         text = f"{message.body}\n\n{message.link}\n"
         act = ACT_BY_MESSAGE.get(message.kind)
         if act is not None and self._links is not None:
-            token = self._links.issue(message.partnership_id, to, act)
+            charter_hash = message.context.get("charter_hash")
+            token = self._links.issue(
+                message.partnership_id, to, act, charter_hash=charter_hash if isinstance(charter_hash, str) else None
+            )
             hours = self._links.lifetime.total_seconds() / 3600
             text += (
                 f"\n{WHAT_THE_LINK_DOES[act]}: {self._links.url(token)}\n"

@@ -58,6 +58,8 @@ class Link(BaseModel):
     act: LinkAct
     expires_at: AwareDatetime
     nonce: Annotated[str, StringConstraints(pattern=NONCE)]
+    # The charter the message was about: a link to sign signs that text and no other.
+    charter_hash: Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")] | None = None
 
 
 class LinkSettings(BaseSettings):
@@ -102,7 +104,14 @@ class Links:
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._secret, body.encode("ascii"), hashlib.sha256).digest())
 
-    def issue(self, workflow_id: str, email: str, act: LinkAct, now: datetime | None = None) -> str:
+    def issue(
+        self,
+        workflow_id: str,
+        email: str,
+        act: LinkAct,
+        now: datetime | None = None,
+        charter_hash: str | None = None,
+    ) -> str:
         """A link's token: `<payload>.<mac>`, both base64url."""
         link = Link(
             workflow_id=workflow_id,
@@ -110,6 +119,7 @@ class Links:
             act=act,
             expires_at=(now or datetime.now(UTC)) + self.lifetime,
             nonce=secrets.token_urlsafe(24),
+            charter_hash=charter_hash,
         )
         body = _b64(link.model_dump_json().encode("utf-8"))
         return f"{body}.{self._mac(body)}"

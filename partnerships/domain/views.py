@@ -106,6 +106,8 @@ def message_facts(p: Partnership) -> dict[str, Any]:
         "phase_label": p.phase_label(),
         "awaiting": p.awaiting(),
         "slack_channel": p.charter.governance.slack_channel,
+        # A signing link names the charter it is for (adapters/links.py).
+        "charter_hash": p.charter.content_hash(),
     }
 
 

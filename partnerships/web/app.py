@@ -80,6 +80,12 @@ class LinkPages:
         person = partnership.charter.person(link.email)
         if person is None:
             return self._refused("this link names someone the charter no longer lists", 403)
+        if link.act is LinkAct.SIGN and link.charter_hash not in (None, partnership.charter.content_hash()):
+            return self._refused(
+                "the charter was amended after this link was sent; the message about the amended charter "
+                "brings a link to sign it",
+                409,
+            )
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
         charter_text = ""
         if link.act is LinkAct.SIGN:
@@ -108,7 +114,7 @@ class LinkPages:
             return self._refused("this form did not come from the page of your link; open the link again", 403)
         try:
             link = self._links.read(request.match_info["token"])
-            act = _request_for(link.act, link.email, form)
+            act = _request_for(link.act, link.email, form, link.charter_hash)
         except LinkRefused as refused:
             return self._refused(str(refused), 403)
         except (ValidationError, ValueError):
@@ -126,10 +132,10 @@ class LinkPages:
         return self._page(done=result.summary)
 
 
-def _request_for(act: LinkAct, email: str, form: Any) -> Request:
+def _request_for(act: LinkAct, email: str, form: Any, charter_hash: str | None) -> Request:
     if act is LinkAct.SIGN:
-        # The hash of the charter the page showed: a charter changed since is not signed unseen.
-        return SignRequest(signer=email, charter_hash=str(form.get("charter_hash", "")))
+        # The charter the link was sent for, else the one the page showed: never one changed since, unseen.
+        return SignRequest(signer=email, charter_hash=charter_hash or str(form.get("charter_hash", "")))
     if act is LinkAct.RECOMMIT:
         holds = form.get("roi_model_holds")
         if holds not in ("yes", "no"):

@@ -165,6 +165,8 @@ async def test_the_partner_signs_from_the_link_in_their_email_and_the_record_nam
         assert mail["Subject"].startswith("Sign the Acme Analytics partnership charter")
         assert door.inbox.logins and set(door.inbox.logins) == {(SMTP_USER, door.password)}
         link = _link_in(mail)
+        # The link is bound to the charter the message was about.
+        assert door.links.read(link.rsplit("/", 1)[1]).charter_hash == charter.content_hash()
 
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -244,6 +246,10 @@ async def test_a_forged_expired_or_cross_site_use_of_a_link_is_refused_and_chang
                         page = await r.text()
                         assert r.status in (403, 404), (name, method, r.status)
                         assert "Nothing was recorded" in page and "<script>alert" not in page, name
+            # A genuine link for a version of the charter the partnership no longer holds: refused.
+            stale = door.links.issue(charter.workflow_id, PARTNER, LinkAct.SIGN, charter_hash=other.content_hash())
+            async with session.get(f"{door.links.web_url}/act/{stale}") as r:
+                assert r.status == 409 and "amended after this link was sent" in await r.text()
             # A genuine link, posted from another site's form (no CSRF cookie): refused.
             async with session.post(f"{door.links.web_url}/act/{good}", data={"csrf": "guess"}) as r:
                 assert r.status == 403 and "did not come from the page of your link" in await r.text()
