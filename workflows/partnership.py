@@ -502,7 +502,19 @@ class PartnershipWorkflow:
     @workflow.update
     def amend_charter(self, request: AmendRequest, proof: Proof | None = None) -> Acknowledged:
         self._spend(request, proof)
-        return self._accept(self._partnership.apply_amendment(request, workflow.now()), "")
+        p = self._partnership
+        transition = p.apply_amendment(request, workflow.now())
+        if p.amendment is not None:
+            # The other side learns of it from the engine, not only from whoever proposed it.
+            self._note_message(
+                "amendment-proposed",
+                self._owners(),
+                key=f"{p.workflow_id}:amendment:{p.amendment.content_hash}",
+                proposed_by=p.amendment.proposed_by,
+                amendment_hash=p.amendment.content_hash,
+                reason=p.amendment.reason,
+            )
+        return self._accept(transition, "")
 
     @amend_charter.validator
     def _validate_amend_charter(self, request: AmendRequest, proof: Proof | None = None) -> None:

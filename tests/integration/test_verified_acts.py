@@ -317,6 +317,9 @@ async def test_an_amendment_keeps_the_earlier_charter_and_its_signatures_and_gov
         await act(client, charter.slug, W.amend_charter, AmendRequest(by=US, charter=second, reason="Walk: 10 weeks"))
         status = await service.status(client, charter.slug)
         assert status.partnership.amendment is not None and status.partnership.charter.timeline.walk.weeks == 8
+        await settle(client, charter.workflow_id)
+        [told] = [n for n in store.notifications(charter.workflow_id) if n.kind == "amendment-proposed"]
+        assert told.audience == f"{US}, {PARTNER}" and "Walk: 10 weeks" in told.body
         await act(client, charter.slug, W.sign_amendment, SignAmendmentRequest(signer=PARTNER))
         await act(client, charter.slug, W.sign_amendment, SignAmendmentRequest(signer=US))
         status = await service.status(client, charter.slug)
