@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 
-from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from partnerships.adapters.config import Settings
+from partnerships.adapters.http_server import serve_until_stopped, stop_on_signals
 from partnerships.adapters.slack.settings import EVENTS_PATH, SlackSettings
 from partnerships.adapters.temporal_client import TemporalUnreachable, make_client
 from partnerships.slack_app.app import build_app, http_app
@@ -31,11 +30,8 @@ async def serve(settings: Settings, slack: SlackSettings) -> None:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     app = build_app(temporal, settings, slack)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     if slack.app_token is not None:
+        stop = stop_on_signals()
         handler = AsyncSocketModeHandler(app, slack.app_token.get_secret_value())
         await handler.connect_async()
         logger.info("connected to Slack in Socket Mode; deciding for %s", settings.temporal_address)
@@ -44,16 +40,10 @@ async def serve(settings: Settings, slack: SlackSettings) -> None:
         finally:
             await handler.close_async()
         return
-    runner = web.AppRunner(http_app(app))
-    await runner.setup()
-    await web.TCPSite(runner, port=slack.port).start()
     logger.info(
-        "Slack request URL served on :%d%s; deciding for %s", slack.port, EVENTS_PATH, settings.temporal_address
+        "serving Slack's request URL on :%d%s; deciding for %s", slack.port, EVENTS_PATH, settings.temporal_address
     )
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_stopped(http_app(app), slack.port)
 
 
 def main() -> None:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 
-from aiohttp import web
-
 from partnerships.adapters.config import Settings
+from partnerships.adapters.http_server import serve_until_stopped
 from partnerships.adapters.keys import KeyProblem, SigningKey
 from partnerships.adapters.links import Links, LinkSettings
 from partnerships.adapters.templates import make_environment
@@ -32,18 +30,8 @@ async def serve(settings: Settings, links: LinkSettings, door_key: SigningKey, p
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     application = link_app(temporal, Links.from_settings(links), door_key, make_environment(settings.templates_dir))
-    runner = web.AppRunner(application)
-    await runner.setup()
-    await web.TCPSite(runner, port=port).start()
-    logger.info("signing links served on :%d (links point at %s)", port, links.web_url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    logger.info("serving signing links on :%d (links point at %s)", port, links.web_url)
+    await serve_until_stopped(application, port)
 
 
 def main() -> None:
