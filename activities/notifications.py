@@ -69,7 +69,8 @@ class Messenger:
         if self._email is None:
             return [main]
         on_slack = self._notifier.name == "slack"
-        emailed = [r for r in request.audience if not (on_slack and r.slack_user_id)]
+        # One email per person, however many roles put them in the audience (owner and reviewer).
+        emailed = list({r.email: r for r in request.audience if not (on_slack and r.slack_user_id)}.values())
         return [main] + [
             main.model_copy(
                 update={

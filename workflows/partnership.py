@@ -237,8 +237,13 @@ class PartnershipWorkflow:
     async def _wind_down(self) -> None:
         """After an exit or an expiry: the partnership closes once every wind-down task is done."""
         p = self._partnership
-        await self._wait_until(None, p.wind_down_finished)
-        if self._transitions or not p.wind_down_finished():
+
+        def finished() -> bool:
+            # Not while the store refuses the step that makes the wind-down tasks: none would be open yet.
+            return p.wind_down_finished() and self._journal.refused is None
+
+        await self._wait_until(None, finished)
+        if self._transitions or not finished():
             return
         p.close()
         self._show("every wind-down task is done: the partnership is closed")

@@ -3,6 +3,7 @@ when Slack is down, and when a store made by an older release is opened."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -12,6 +13,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities import Messenger, StepRecorder
 from partnerships.adapters.config import Settings
+from partnerships.adapters.console import ConsoleNotifier
+from partnerships.adapters.email import EmailNotifier, EmailSettings
 from partnerships.adapters.notifiers import SlackNotifier
 from partnerships.adapters.store import NotificationRow, Store, make_engine
 from partnerships.adapters.templates import MessageTexts, TaskList, load_task_templates, make_environment
@@ -175,3 +178,22 @@ def test_a_store_made_by_an_older_release_gains_the_new_columns(settings: Settin
     columns = {c["name"] for c in sqlalchemy.inspect(store.engine).get_columns(NotificationRow.__tablename__)}
     assert "context_json" in columns
     store.engine.dispose()
+
+
+def test_a_person_in_two_roles_gets_one_email_and_the_step_is_written(settings: Settings, store: Store) -> None:
+    """Dana is decision owner and reviewer: a message to everyone emails her once (it once broke
+    the step on the outbox's unique key, and the wind-down then closed without its tasks)."""
+    environment = make_environment(settings.templates_dir)
+    email = EmailNotifier(EmailSettings(SMTP_HOST="127.0.0.1"))
+    messenger = Messenger(store, ConsoleNotifier(io.StringIO()), MessageTexts(environment), UI_URL, email=email)
+    step = crawl_begins()
+    step.notifications[0].audience = [*OWNERS, OWNERS[0]]
+    step.notifications = step.notifications[:1]
+    StepRecorder(store, TaskList(environment, load_task_templates(settings.templates_dir)), messenger).write(step)
+    rows = {(n.key, n.notifier, n.audience) for n in store.notifications(PARTNERSHIP)}
+    key = f"{PARTNERSHIP}:charter-signed"
+    assert rows == {
+        (key, "console", "dana@ourco.example, sam@acme.example, dana@ourco.example"),
+        (f"{key}:email:dana@ourco.example", "email", "dana@ourco.example"),
+        (f"{key}:email:sam@acme.example", "email", "sam@acme.example"),
+    }

@@ -163,6 +163,38 @@ async def test_a_record_the_store_refuses_is_visible_and_catches_up_once_the_cau
     _assert_store_matches(store, status)
 
 
+async def test_an_exit_whose_record_the_store_refuses_does_not_close_before_its_tasks_exist(
+    client: Client, settings: Settings, store: Store
+) -> None:
+    charter = example_charter()
+    # The step that ends the partnership (and makes its exit tasks) is refused until the trigger goes.
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TRIGGER refuse_exit BEFORE UPDATE ON partnerships WHEN NEW.phase = 'exited' "
+                "BEGIN SELECT RAISE(ABORT, 'exit rows refused by a test trigger'); END"
+            )
+        )
+    async with running_worker(client, settings, store):
+        await start(client, settings, charter, TimeScale(), record_retry_seconds=0.5)
+        await sign_both(client, charter.slug)
+        await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
+        await act(client, charter.slug, W.exit, EXIT)
+        refused = await wait_for(client, charter.slug, lambda s: s.record_problem is not None)
+        assert refused.partnership.step is Step.WINDING_DOWN
+        await settle(client, charter.workflow_id)
+        # Nothing closed it meanwhile: no exit task exists yet, and the partnership waits for its record.
+        still = await service.status(client, charter.slug)
+        assert still.partnership.step is Step.WINDING_DOWN and still.record_problem is not None
+        with store.engine.begin() as connection:
+            connection.execute(text("DROP TRIGGER refuse_exit"))
+        status = await wait_for(
+            client, charter.slug, lambda s: s.record_problem is None and bool(s.partnership.open_tasks)
+        )
+        assert status.partnership.step is Step.WINDING_DOWN
+        assert {t.kind.value for t in status.partnership.open_tasks} == {"exit"}
+
+
 async def test_evidence_recorded_before_an_exit_reaches_the_store_and_show(
     client: Client, settings: Settings, store: Store
 ) -> None:
