@@ -42,14 +42,20 @@ def start(
         str | None,
         typer.Option("--time-scale", help="Compress time for demos: '1w=1s' makes a week last one second."),
     ] = None,
+    slug: Annotated[
+        str | None,
+        typer.Option("--slug", help="Start it under this slug instead of the charter's (a second partnership)."),
+    ] = None,
 ) -> None:
     """Start the partnership's workflow. It waits for both sides to sign the charter."""
     from partnerships.adapters.charter_file import load_charter
     from partnerships.adapters.doors import configured_doors
-    from partnerships.domain.charter import charter_warnings
+    from partnerships.domain.charter import Charter, charter_warnings
     from partnerships.service import commands as service
 
     charter = load_charter(file)
+    if slug is not None:
+        charter = Charter.model_validate({**charter.model_dump(mode="json"), "slug": slug})
     scale = parse_time_scale(time_scale)
     settings = Settings()
     _refuse_a_slug_the_store_holds(settings, charter.workflow_id, charter.slug)
@@ -150,13 +156,19 @@ def recommit(
     reference: Reference,
     who: As,
     roi_holds: Annotated[
-        bool,
-        typer.Option("--roi-holds/--roi-fails", help="Does the ROI model still hold at scale?"),
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--roi-holds/--roi-fails", help="Does the ROI model still hold at scale? (required)", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Re-commit your side to Run after a passed Walk gate."""
     from partnerships.domain.lifecycle import RecommitRequest
     from workflows import PartnershipWorkflow
+
+    if roi_holds is None:
+        # A commitment is never a default: forgetting the flag once recorded that the ROI model fails.
+        raise UserError(["--roi-holds/--roi-fails: say whether the ROI model still holds at scale"])
 
     send_update(
         reference,

@@ -152,12 +152,15 @@ def _print_review(review: dict[str, Any]) -> None:
     if review["outcome"] is None:
         out.print("  decision: [yellow]awaited[/yellow]")
         return
-    flags = ("[bold red] OVERRIDE[/bold red]" if review["overrides_failing_gate"] else "") + (
-        " [bold magenta]BY POLICY[/bold magenta]" if review["by_policy"] else ""
+    flags = "[bold red] OVERRIDE[/bold red]" if review["overrides_failing_gate"] else ""
+    # A decision by policy has no person behind it: say so once, and why.
+    who = (
+        "[bold magenta]by policy[/bold magenta]"
+        if review["by_policy"]
+        else f"by {escape(review['decided_by_name'] or '')} <{escape(review['decided_by'] or '')}>"
     )
     out.print(
-        f"  decision: [bold]{review['outcome']}[/bold]{flags} by {escape(review['decided_by_name'] or '')} "
-        f"<{escape(review['decided_by'] or '')}> {_when(review['decided_at'])}"
+        f"  decision: [bold]{review['outcome']}[/bold]{flags} {who} {_when(review['decided_at'])}"
         + (f" — {escape(review['reason'])}" if review["reason"] else "")
     )
 

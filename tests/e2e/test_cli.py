@@ -123,6 +123,10 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
         code, output = await cli("start", str(charter_file), "--time-scale", "1w=2s")
         assert code == 0, output
         assert f"started {charter.workflow_id}" in output
+        # The same file starts a second partnership under a slug of its own.
+        second = f"{slug}-second"
+        code, output = await cli("start", str(charter_file), "--slug", second)
+        assert code == 0 and f"started partnership-{second}" in output, output
         code, output = await cli("start", str(charter_file))
         assert code == 1 and re.fullmatch(
             rf"error: slug: the store already holds a partnership '{slug}' \(Acme Analytics, started "
@@ -267,3 +271,15 @@ def test_charter_check_asks_slack_whether_each_slack_id_is_that_persons(tmp_path
         "error: lee@ourco.example: slack_user_id: U0LEEP002 is not this person in Slack (Slack says U0LEE0REAL)"
     )
     assert looked_up == ["dana@ourco.example", "lee@ourco.example"]
+
+
+def test_recommit_never_defaults_a_commitment_and_a_new_slug_is_checked_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    env = {"TEMPORAL_ADDRESS": "127.0.0.1:1", "PARTNERSHIPS_DATA_DIR": str(tmp_path)}
+    result = runner.invoke(app, ["recommit", "acme", "--as", "dana@ourco.example"], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip() == "error: --roi-holds/--roi-fails: say whether the ROI model still holds at scale"
+    result = runner.invoke(app, ["start", str(EXAMPLE_CHARTER), "--slug", "Not A Slug!"], env=env)
+    assert result.exit_code == 1 and result.output.startswith("error: slug: "), result.output
+    assert "Traceback" not in result.output

@@ -54,3 +54,31 @@ def test_only_the_owners_who_have_not_signed_are_reminded() -> None:
     p.apply_signature(SignRequest(signer=PARTNER), NOW)
     assert views.unsigned_owners(p) == [owners.us]
     assert p.unsigned_sides() == [Side.US]
+
+
+def test_show_says_a_decision_by_policy_once_and_names_no_person() -> None:
+    from partnerships.cli.app import out
+    from partnerships.cli.render import _print_review
+
+    review = {
+        "label": "Crawl gate review",
+        "id": "review-1",
+        "opened_at": "2026-03-02T09:30:00+00:00",
+        "evidence": {},
+        "criteria": [],
+        "recommendation": "go",
+        "rationale": "every criterion passed",
+        "outcome": "go",
+        "overrides_failing_gate": False,
+        "by_policy": True,
+        "decided_by": "policy",
+        "decided_by_name": "policy",
+        "decided_at": "2026-03-30T09:30:00+00:00",
+        "reason": "no decision in the review window",
+    }
+    with out.capture() as shown:
+        _print_review(review)
+    [decision] = [line for line in shown.get().splitlines() if "decision:" in line]
+    assert decision.startswith("  decision: go by policy ")
+    assert decision.endswith(" — no decision in the review window")
+    assert decision.lower().count("policy") == 1 and "<" not in decision
