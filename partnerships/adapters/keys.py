@@ -88,6 +88,15 @@ class SigningKey:
         return self._private.sign(message)
 
 
+def door_public_key(configured: str | None, key_file: Path | None) -> str | None:
+    """A door's public key line: the one configured, or read from the door's key file; None without either."""
+    if configured:
+        return configured
+    if key_file is None or not key_file.exists():
+        return None
+    return SigningKey.load(key_file).public_line
+
+
 class Signer(Protocol):
     """Makes the proof that goes with one request."""
 

@@ -21,7 +21,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from partnerships.adapters.keys import SigningKey, unsigned_proof
+from partnerships.adapters.keys import SigningKey, door_public_key, unsigned_proof
 from partnerships.engine.proofs import NONCE, Door, Proof, act_message
 
 DEFAULT_WEB_URL = "http://127.0.0.1:8700"
@@ -79,11 +79,7 @@ class LinkSettings(BaseSettings):
 
     def door_key(self) -> str | None:
         """The link door's public key line: configured, or read from its key file; None without one."""
-        if self.door_public_key:
-            return self.door_public_key
-        if self.door_key_file is None or not self.door_key_file.exists():
-            return None
-        return SigningKey.load(self.door_key_file).public_line
+        return door_public_key(self.door_public_key, self.door_key_file)
 
 
 class Links:

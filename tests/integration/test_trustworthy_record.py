@@ -127,18 +127,23 @@ async def test_an_act_racing_an_exit_leaves_the_store_equal_to_the_workflow(
     _assert_store_matches(store, status)
 
 
+def _refuse_status_rows(store: Store, phase: str) -> None:
+    """A trigger named refuse_<phase> that aborts every status row in that phase, until it is dropped."""
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                f"CREATE TRIGGER refuse_{phase} BEFORE UPDATE ON partnerships WHEN NEW.phase = '{phase}' "
+                f"BEGIN SELECT RAISE(ABORT, '{phase} rows refused by a test trigger'); END"
+            )
+        )
+
+
 async def test_a_record_the_store_refuses_is_visible_and_catches_up_once_the_cause_is_fixed(
     client: Client, settings: Settings, store: Store
 ) -> None:
     charter = example_charter()
     # The store refuses every status row in Crawl: a stand-in for a value the database rejects.
-    with store.engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TRIGGER refuse_crawl BEFORE UPDATE ON partnerships WHEN NEW.phase = 'crawl' "
-                "BEGIN SELECT RAISE(ABORT, 'crawl rows refused by a test trigger'); END"
-            )
-        )
+    _refuse_status_rows(store, "crawl")
     async with running_worker(client, settings, store):
         await start(client, settings, charter, TimeScale(), record_retry_seconds=0.5)
         await sign_both(client, charter.slug)
@@ -168,13 +173,7 @@ async def test_an_exit_whose_record_the_store_refuses_does_not_close_before_its_
 ) -> None:
     charter = example_charter()
     # The step that ends the partnership (and makes its exit tasks) is refused until the trigger goes.
-    with store.engine.begin() as connection:
-        connection.execute(
-            text(
-                "CREATE TRIGGER refuse_exit BEFORE UPDATE ON partnerships WHEN NEW.phase = 'exited' "
-                "BEGIN SELECT RAISE(ABORT, 'exit rows refused by a test trigger'); END"
-            )
-        )
+    _refuse_status_rows(store, "exited")
     async with running_worker(client, settings, store):
         await start(client, settings, charter, TimeScale(), record_retry_seconds=0.5)
         await sign_both(client, charter.slug)
@@ -187,7 +186,7 @@ async def test_an_exit_whose_record_the_store_refuses_does_not_close_before_its_
         still = await service.status(client, charter.slug)
         assert still.partnership.step is Step.WINDING_DOWN and still.record_problem is not None
         with store.engine.begin() as connection:
-            connection.execute(text("DROP TRIGGER refuse_exit"))
+            connection.execute(text("DROP TRIGGER refuse_exited"))
         status = await wait_for(
             client, charter.slug, lambda s: s.record_problem is None and bool(s.partnership.open_tasks)
         )

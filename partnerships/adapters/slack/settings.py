@@ -34,13 +34,9 @@ class SlackSettings(BaseSettings):
 
     def door_public_key(self) -> str | None:
         """The door's public key line: configured, or read from its key file; None without one."""
-        from partnerships.adapters.keys import SigningKey
+        from partnerships.adapters.keys import door_public_key
 
-        if self.door_key_line:
-            return self.door_key_line
-        if self.door_key_file is None or not self.door_key_file.exists():
-            return None
-        return SigningKey.load(self.door_key_file).public_line
+        return door_public_key(self.door_key_line, self.door_key_file)
 
     @property
     def enabled(self) -> bool:
