@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEMPORAL_DB ?= .data/temporal.db
 
-.PHONY: help demo test test-unit lint format server worker slack web temporal chromium bench histories clean
+.PHONY: help demo test test-unit lint format server worker slack web temporal chromium bench histories charter-reference clean
 
 help:
 	@echo "make demo    - dev server + Web UI + worker, then one partnership through every phase (DEMO_EXIT=1 to stop at the end)"
@@ -16,6 +16,7 @@ help:
 	@echo "make slack   - run the Slack app (Socket Mode or HTTP, see README)"
 	@echo "make web     - serve the signing-link pages for people acting from their email"
 	@echo "make bench   - measure the engine against Temporal's floor (python -m bench --quick for a smoke run)"
+	@echo "make charter-reference - regenerate charters/charter.schema.json and README's charter reference from the model"
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,6 +72,10 @@ web: $(INSTALLED)
 # Engine vs Temporal's floor on this machine: own dev server and worker processes (~8 min on 2 cores).
 bench: $(INSTALLED) temporal
 	$(PY) -m bench
+
+# The charter's JSON Schema and README table, from partnerships/domain/charter.py (a unit test fails on drift).
+charter-reference: $(INSTALLED)
+	$(PY) -m partnerships.adapters.charter_reference
 
 histories: $(INSTALLED) temporal
 	$(PY) -m tests.record_histories

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from partnerships.adapters.config import EMBEDDED_UI_URL
+from partnerships.adapters.web_ui import setup_lines
 from partnerships.engine.visibility import ALL_KEYS
 
 TEMPORAL_CLI_VERSION = "1.5.1"
@@ -96,7 +98,10 @@ def main(argv: list[str]) -> None:
     elif command == "start":
         db_file = Path(os.environ.get("TEMPORAL_DB_FILE", ".data/temporal.db"))
         db_file.parent.mkdir(parents=True, exist_ok=True)
-        os.execv(temporal_binary(), start_dev_command(db_file))
+        binary = temporal_binary()
+        # The list's columns live in each browser: the server can only point at the view.
+        print("\n".join(setup_lines(EMBEDDED_UI_URL, "default")), file=sys.stderr, flush=True)
+        os.execv(binary, start_dev_command(db_file))
     else:
         sys.exit(f"unknown command {command!r}: use 'path' or 'start'")
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -252,3 +254,21 @@ def example_charter(**changes: object) -> Charter:
 def with_keys(charter: Charter) -> Charter:
     """The charter with each person's test key beside them."""
     return KEYRING.enrol(charter)
+
+
+_PLACEHOLDER = re.compile(r'"<FILL IN, e\.g\. (?:[^"\\]|\\.)*>"')
+
+
+def filled_in(template: str) -> str:
+    """A charter template (`partnerships charter new`) as a person fills it in: each
+    `"<FILL IN, e.g. X>"` replaced by its example X, a number bare, anything else as text."""
+
+    def example(match: re.Match[str]) -> str:
+        shown = json.loads(match.group(0)).removeprefix("<FILL IN, e.g. ").removesuffix(">")
+        try:
+            float(shown)
+        except ValueError:
+            return json.dumps(shown, ensure_ascii=False)
+        return shown
+
+    return _PLACEHOLDER.sub(example, template)

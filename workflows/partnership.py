@@ -249,9 +249,35 @@ class PartnershipWorkflow:
         self._show("every wind-down task is done: the partnership is closed")
 
     async def _wait_until(self, deadline: datetime | None, condition: Callable[[], bool]) -> bool:
-        """Write the step so far, then wait for a person's act or the condition (True), or the deadline (False)."""
-        await self._write_everything_noted()
-        return await self._deadline.wait(deadline, lambda: bool(self._transitions) or condition())
+        """Write the step so far, then wait for a person's act or the condition (True), or the deadline (False).
+
+        Meanwhile, each open task whose due date passes is marked overdue and its owner reminded."""
+        p = self._partnership
+        while True:
+            await self._write_everything_noted()
+            task_due = p.next_task_due()
+            wake = deadline if task_due is None or (deadline is not None and deadline <= task_due) else task_due
+            if await self._deadline.wait(wake, lambda: bool(self._transitions) or condition()):
+                return True
+            self._remind_overdue_tasks()
+            if deadline is not None and workflow.now() >= deadline:
+                return False
+
+    def _remind_overdue_tasks(self) -> None:
+        """Tasks past their due date: each owner hears once about theirs; the Web UI and `list --overdue` show them."""
+        p = self._partnership
+        overdue = p.mark_overdue_tasks(workflow.now())
+        if not overdue:
+            return
+        rehearsal = p.time_scale.is_rehearsal
+        for owner, tasks in views.overdue_by_owner(p, overdue):
+            self._note_message(
+                "tasks-overdue",
+                self._to([owner]),
+                key=f"{tasks[0].id}:overdue",
+                overdue_tasks=[views.task_facts(t, seconds=rehearsal) for t in tasks],
+            )
+        self._show(f"{len(overdue)} task(s) overdue")
 
     async def _write_everything_noted(self) -> None:
         # Writing a step can note more (tasks made moot by an end in the same step): written too.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,10 @@ class _CharterLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
+Location = tuple[int | str, ...]
+
+
+def _location(loc: Location) -> str:
     parts: list[str] = []
     for part in loc:
         if isinstance(part, int):
@@ -73,10 +77,13 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "(charter)"
 
 
-def format_validation_error(error: ValidationError) -> list[str]:
+def format_validation_error(error: ValidationError, *, skip: Collection[Location] = ()) -> list[str]:
+    """One line per problem; `skip` leaves out the problems at or under those locations."""
     problems = []
     for item in error.errors():
         location = tuple(item["loc"])
+        if any(location[: len(at)] == at for at in skip):
+            continue
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "invalid_key":
             # A YAML key that is not text (`?` alone gives None, `1:` a number): name it under its parent.
@@ -94,6 +101,8 @@ def format_validation_error(error: ValidationError) -> list[str]:
 
 
 PEOPLE_FILE = "people.yaml"
+# How `partnerships charter new` marks a value a person must still choose: `"<FILL IN, e.g. 6>"`.
+PLACEHOLDER = "<FILL IN"
 
 
 def _yaml(text: str, what: str) -> Any:
@@ -169,10 +178,27 @@ def parse_charter(text: str, people: dict[str, dict[str, Any]] | None = None) ->
         missing = _with_people(data, people)
         if missing:
             raise CharterError(missing)
+    unfilled = _placeholders(data)
+    problems = [f"{_location(at)}: still the template's placeholder; write your own value" for at in unfilled]
     try:
-        return Charter.model_validate(data)
+        charter = Charter.model_validate(data)
     except ValidationError as error:
-        raise CharterError(format_validation_error(error)) from None
+        # A placeholder is named once, as one: not also as the wrong type it happens to be.
+        raise CharterError(problems + format_validation_error(error, skip=unfilled)) from None
+    if problems:
+        raise CharterError(problems)
+    return charter
+
+
+def _placeholders(data: Any, at: Location = ()) -> list[Location]:
+    """Where a template's `<FILL IN …>` values are still in the charter."""
+    if isinstance(data, str):
+        return [at] if data.lstrip().startswith(PLACEHOLDER) else []
+    if isinstance(data, dict):
+        return [p for key, value in data.items() if isinstance(key, str) for p in _placeholders(value, (*at, key))]
+    if isinstance(data, list):
+        return [p for index, value in enumerate(data) for p in _placeholders(value, (*at, index))]
+    return []
 
 
 def _read(path: Path) -> str:

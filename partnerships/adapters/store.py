@@ -46,6 +46,10 @@ class PartnershipRow(SQLModel, table=True):
     evidence_json: str | None = None
     # The run that started this partnership: a slug used again later is a different chain.
     chain_id: str | None = None
+    # "" in real time, the rehearsal's time scale otherwise; NULL in rows an older release wrote.
+    rehearsal: str | None = None
+    next_deadline: str | None = None
+    next_deadline_at: datetime | None = None
 
 
 class GateReviewRow(SQLModel, table=True):

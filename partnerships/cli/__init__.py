@@ -1,7 +1,7 @@
 """`partnerships`: drive partnerships from a terminal.
 
 `app` holds the Typer application and its error handling; each module below adds
-its commands to it: `charters` (check, render), `acting` (every command that sends
+its commands to it: `charters` (new, check, render, schema), `acting` (every command that sends
 an Update), `identity` (login, audit), `views` (status, list, show, tasks, report, doctor, demo), drawn by
 `render`.
 """

@@ -40,14 +40,27 @@ def start(
     file: Annotated[Path, typer.Argument(help="Charter YAML file.")],
     time_scale: Annotated[
         str | None,
-        typer.Option("--time-scale", help="Compress time for demos: '1w=1s' makes a week last one second."),
+        typer.Option(
+            "--time-scale",
+            help="Rehearse in compressed time: '1w=1s' makes a week last one second. EVERY deadline "
+            "shrinks with it (signing expiry, periods, task due dates, review windows): a rehearsal, "
+            "never a partnership of record.",
+        ),
+    ] = None,
+    review_window: Annotated[
+        str | None,
+        typer.Option(
+            "--review-window",
+            help="With --time-scale: each gate review's window (e.g. 2m, 90s), so there is time to read "
+            "the gate; reminded after it, escalated at 1.5x, decided by policy at 2x.",
+        ),
     ] = None,
     slug: Annotated[
         str | None,
         typer.Option("--slug", help="Start it under this slug instead of the charter's (a second partnership)."),
     ] = None,
 ) -> None:
-    """Start the partnership's workflow. It waits for both sides to sign the charter."""
+    """Start a partnership's workflow; it waits for both sides to sign."""
     from partnerships.adapters.charter_file import load_charter
     from partnerships.adapters.doors import configured_doors
     from partnerships.domain.charter import Charter, charter_warnings
@@ -56,7 +69,7 @@ def start(
     charter = load_charter(file)
     if slug is not None:
         charter = Charter.model_validate({**charter.model_dump(mode="json"), "slug": slug})
-    scale = parse_time_scale(time_scale)
+    scale = parse_time_scale(time_scale, review_window)
     settings = Settings()
     _refuse_a_slug_the_store_holds(settings, charter.workflow_id, charter.slug)
     for warning in charter_warnings(charter):
@@ -119,7 +132,9 @@ def sign(
         ),
     ] = None,
 ) -> None:
-    """Sign the charter as your side's decision owner (or the amendment that awaits signatures)."""
+    """Sign the charter (or an amendment) for your side.
+
+    Only your side's decision owner signs."""
     from partnerships.adapters.charter_file import load_charter
     from partnerships.domain.lifecycle import SignAmendmentRequest, SignRequest, Step
     from workflows import PartnershipWorkflow
@@ -141,7 +156,9 @@ def amend(
     who: As,
     reason: Annotated[str, typer.Option("--reason", help="What the amendment changes and why.")] = "",
 ) -> None:
-    """Propose a new version of the charter before Run; both sides sign it (`sign`) before it governs."""
+    """Propose a new version of the charter before Run.
+
+    Both sides sign it (`sign`) before it governs."""
     from partnerships.adapters.charter_file import load_charter
     from partnerships.domain.lifecycle import AmendRequest
     from workflows import PartnershipWorkflow
@@ -195,7 +212,7 @@ def record_crawl(
         bool | None, typer.Option("--can-scale/--cannot-scale", help="Can the integration scale?")
     ] = None,
 ) -> None:
-    """Record a Crawl pilot's results, and/or whether the integration can scale."""
+    """Record a Crawl pilot's results, or whether it scales."""
     from partnerships.domain.gates import PilotResult
     from partnerships.domain.lifecycle import PilotResultRequest
     from workflows import PartnershipWorkflow
@@ -246,7 +263,7 @@ def record_walk(
         typer.Option("--support-manageable/--support-overloaded", help="Is the support burden manageable?"),
     ] = None,
 ) -> None:
-    """Record Walk invitations and adoptions, partner promotion and support burden."""
+    """Record Walk adoption, promotion and support burden."""
     from partnerships.domain.lifecycle import WalkResultRequest
     from workflows import PartnershipWorkflow
 

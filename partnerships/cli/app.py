@@ -29,18 +29,20 @@ if TYPE_CHECKING:
 # The store (sqlalchemy), templates and report renderer are imported inside the commands
 # that use them: `list` and the Updates stay as quick to start as the bare SDK.
 
+# Plain (click) help: it wraps to any terminal width, where Rich's panels cut long option names.
 app = typer.Typer(
     help="Run crawl-walk-run partnerships on Temporal.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-charter_app = typer.Typer(help="Check and render charters.", no_args_is_help=True)
+charter_app = typer.Typer(help="Write, check and render charters; print their JSON Schema.", no_args_is_help=True)
 record_app = typer.Typer(
-    help="Record evidence: Crawl pilot results, Walk adoption, a QBR scorecard.",
+    help="Record evidence for a gate.\n\nCrawl pilot results, Walk adoption, a QBR scorecard.",
     no_args_is_help=True,
 )
 task_app = typer.Typer(help="Work on tasks.", no_args_is_help=True)
-store_app = typer.Typer(help="The engine's store (the read model of every partnership).", no_args_is_help=True)
+store_app = typer.Typer(help="The engine's store.\n\nThe read model of every partnership.", no_args_is_help=True)
 app.add_typer(charter_app, name="charter")
 app.add_typer(record_app, name="record")
 app.add_typer(task_app, name="task")

@@ -1,4 +1,4 @@
-"""`partnerships charter …`: check and render charters."""
+"""`partnerships charter …`: write a new one from the template, check, render, print the schema."""
 
 from __future__ import annotations
 
@@ -55,6 +55,72 @@ def charter_render(
         out.print(f"wrote {output}")
     else:
         sys.stdout.write(text)
+
+
+@charter_app.command("new")
+@handles_errors
+def charter_new(
+    file: Annotated[Path, typer.Argument(help="Where to write the new charter (a .yaml file).", show_default=False)],
+    tier: Annotated[
+        int | None,
+        typer.Option(
+            help="The tier: 1 integration (self-serve), 2 partnership (joint development), "
+            "3 strategic (co-development). Without it the template asks.",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Write a commented charter template: fill in every <FILL IN …>, then `partnerships charter check FILE`."""
+    from partnerships.adapters.charter_reference import SCHEMA_NAME, charter_template
+    from partnerships.domain.vocabulary import Tier
+
+    if tier is not None and tier not in {int(t) for t in Tier}:
+        raise UserError([f"--tier: {tier} is not a tier ({', '.join(str(int(t)) for t in Tier)})"])
+    if not file.parent.is_dir():
+        raise UserError([f"{file.parent}: no such directory"])
+    try:
+        with file.open("w" if force else "x", encoding="utf-8") as written:
+            written.write(charter_template(tier))
+    except FileExistsError:
+        raise UserError([f"{file}: already exists; choose another name, or --force to overwrite it"]) from None
+    except OSError as error:
+        raise UserError([f"{file}: cannot be written ({error.strerror or type(error).__name__})"]) from None
+    out.print(
+        f"wrote {escape(str(file))}: fill in every <FILL IN …>, then `partnerships charter check {escape(str(file))}`"
+    )
+    schema = file.parent / SCHEMA_NAME
+    if not schema.is_file():
+        out.print(f"  editors check it as you type with `partnerships charter schema -o {escape(str(schema))}`")
+
+
+@charter_app.command("schema")
+@handles_errors
+def charter_schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    model: Annotated[
+        bool,
+        typer.Option(
+            "--model",
+            help="The model's own schema: a charter after people.yaml has filled in its people "
+            "(by default: the file as written, where a person may be an email alone).",
+        ),
+    ] = False,
+) -> None:
+    """Print the charter's JSON Schema, for editors (a charter's first line
+    `# yaml-language-server: $schema=./charter.schema.json`) and other tools."""
+    from partnerships.adapters.charter_reference import file_schema, schema_text
+    from partnerships.domain.charter import Charter
+
+    text = schema_text(Charter.model_json_schema() if model else file_schema())
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UserError([f"{output}: cannot be written ({error.strerror or type(error).__name__})"]) from None
+    out.print(f"wrote {escape(str(output))}")
 
 
 def _check_slack_ids(charter: Charter) -> None:

@@ -58,7 +58,9 @@ def login(
     ] = None,
     comment: Annotated[str, typer.Option("--comment", help="A note at the end of the public key line.")] = "",
 ) -> None:
-    """Make your signing key (or adopt one) and print the public key line to put in charters."""
+    """Make (or adopt) your signing key.
+
+    Prints the public key line to put in charters."""
     from partnerships.adapters.keys import KeyProblem, SigningKey
     from partnerships.engine.proofs import key_fingerprint
 
@@ -98,7 +100,9 @@ def audit(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Re-check every act on a partnership from its history: who, when, through which door, proof."""
+    """Re-check every act on a partnership from its history.
+
+    Who, when, through which door, with which key."""
     import json
 
     from temporalio.client import WorkflowHistory
@@ -150,7 +154,7 @@ async def _fetch(reference: str) -> list[WorkflowHistory]:
     return await audits.histories(await connect(), reference)
 
 
-keys_app = typer.Typer(help="Add or revoke a person's keys on a partnership (a signed act, in the record).")
+keys_app = typer.Typer(help="Add or revoke a person's keys.\n\nEach change is a signed act, in the record.")
 app.add_typer(keys_app, name="keys")
 KeyLine = Annotated[str, typer.Argument(help="The public key line, as `partnerships login` prints it.")]
 For = Annotated[
@@ -161,7 +165,9 @@ For = Annotated[
 @keys_app.command("add")
 @handles_errors
 def keys_add(reference: Reference, key_line: KeyLine, who: As, person: For = None) -> None:
-    """Add a key (a new laptop) for yourself, signed with a key the partnership already holds."""
+    """Add a key (a new laptop).
+
+    Signed with a key the partnership already holds."""
     from partnerships.cli.acting import send_update
     from partnerships.domain.lifecycle import KeyChangeRequest
     from workflows import PartnershipWorkflow
@@ -174,7 +180,9 @@ def keys_add(reference: Reference, key_line: KeyLine, who: As, person: For = Non
 @keys_app.command("revoke")
 @handles_errors
 def keys_revoke(reference: Reference, key_line: KeyLine, who: As, person: For = None) -> None:
-    """Revoke a key (lost, or someone left): it signs nothing on this partnership from now on."""
+    """Revoke a key (lost, or someone left).
+
+    It signs nothing on this partnership from now on."""
     from partnerships.cli.acting import send_update
     from partnerships.domain.lifecycle import KeyChangeRequest
     from workflows import PartnershipWorkflow

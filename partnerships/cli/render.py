@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import textwrap
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from partnerships.cli.app import out
+from partnerships.domain.durations import moment
 
 if TYPE_CHECKING:
+    from partnerships.adapters.store import TaskRow
     from partnerships.domain.gates import GateEvaluation
     from partnerships.engine.contracts import PartnershipStatus
 
@@ -32,10 +36,12 @@ def print_gate(evaluation: GateEvaluation, title: str) -> None:
 
 def deadline_cell(row: dict[str, Any]) -> str:
     deadline = row["next_deadline"]
-    if deadline is None:
-        return ""
-    text = f"{datetime.fromisoformat(deadline):%Y-%m-%d %H:%M}"
-    return f"[bold red]{text} overdue[/bold red]" if row["overdue"] else text
+    text = "" if deadline is None else moment(datetime.fromisoformat(deadline))
+    if row["overdue"]:
+        text = f"[bold red]{text} overdue[/bold red]"
+    if row.get("overdue_tasks"):
+        text += f"{' · ' if text else ''}[bold red]{row['overdue_tasks']} task(s) overdue[/bold red]"
+    return text
 
 
 _RAG_STYLES = {"red": "bold red", "amber": "bold yellow", "green": "bold green"}
@@ -52,10 +58,8 @@ def json_default(value: object) -> str:
 
 
 def _when(value: datetime | str | None) -> str:
-    if value is None:
-        return ""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return f"{moment:%Y-%m-%d %H:%M}"
+    at = _aware(value)
+    return "" if at is None else moment(at)
 
 
 def print_heading(current: PartnershipStatus) -> None:
@@ -169,18 +173,92 @@ def _print_tasks(tasks: list[dict[str, Any]]) -> None:
     if not tasks:
         out.print("\n[dim]no tasks in the store[/dim]")
         return
-    table = Table(title="Tasks", title_justify="left")
-    for column in ("task", "title", "owner", "status", "created", "due", "closed"):
-        table.add_column(column)
+    out.print("\n[bold]Tasks[/bold]")
+    print_tasks([TaskLine.from_record(t, datetime.now(UTC)) for t in tasks])
+
+
+@dataclass(frozen=True)
+class TaskLine:
+    """A task as the terminal shows it, whether it came from the store or from `show`'s record."""
+
+    id: str
+    title: str
+    owner: str
+    status: str
+    due_at: datetime | None
+    closed: str
+    overdue: bool
+
+    @classmethod
+    def of(cls, row: TaskRow, now: datetime) -> TaskLine:
+        return cls.from_record(row.model_dump(), now)
+
+    @classmethod
+    def from_record(cls, task: dict[str, Any], now: datetime) -> TaskLine:
+        due = _aware(task["due_at"])
+        closed = f"{task['status']} {_when(task['closed_at'])} by {task['closed_by']}" if task["closed_at"] else ""
+        return cls(
+            id=task["id"],
+            title=task["title"],
+            owner=task["owner"],
+            status=task["status"],
+            due_at=due,
+            closed=closed,
+            overdue=task["status"] == "open" and due is not None and due < now,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "due_at": self.due_at.isoformat() if self.due_at else None}
+
+
+# Below this many columns a table would squeeze task ids: each task gets its own lines instead.
+WIDE_ENOUGH_FOR_TABLES = 110
+# A task table's title and status columns at their narrowest readable width, with the borders.
+TITLE_AND_STATUS_COLUMNS = 50
+
+
+def print_tasks(tasks: list[TaskLine]) -> None:
+    """Task ids are typed back by people (`task done ID`): never cut, never broken across lines."""
+    if not tasks:
+        out.print("[dim]no task matches[/dim]")
+        return
+    # A table only where every id, owner and due date fits beside a readable title.
+    needed = max(len(t.id) for t in tasks) + max(len(t.owner) for t in tasks) + len("2026-01-01 00:00 UTC overdue")
+    if out.width < max(WIDE_ENOUGH_FOR_TABLES, needed + TITLE_AND_STATUS_COLUMNS):
+        for t in tasks:
+            flag = " [bold red]OVERDUE[/bold red]" if t.overdue else ""
+            out.print(f"[bold]{escape(t.id)}[/bold]{flag}", overflow="ignore", crop=False)
+            due = f" · due {moment(t.due_at)}" if t.due_at else ""
+            for line in _indented(t.title):
+                out.print(escape(line))
+            for line in _indented(f"{t.owner}{due} · {t.closed or t.status}"):
+                out.print(f"[dim]{escape(line)}[/dim]")
+        return
+    table = Table()
+    table.add_column("task", no_wrap=True, overflow="ignore")
+    table.add_column("title", ratio=1)
+    table.add_column("owner", no_wrap=True)
+    table.add_column("due", no_wrap=True)
+    table.add_column("status")
     for t in tasks:
-        closed = f"{_when(t['closed_at'])} by {t['closed_by']}" if t["closed_at"] else ""
+        due = moment(t.due_at) if t.due_at else ""
         table.add_row(
-            escape(t["id"]),
-            escape(t["title"]),
-            escape(t["owner"]),
-            t["status"],
-            _when(t["created_at"]),
-            _when(t["due_at"]),
-            escape(closed),
+            escape(t.id),
+            escape(t.title),
+            escape(t.owner),
+            f"[bold red]{due} overdue[/bold red]" if t.overdue else due,
+            escape(t.closed or t.status),
         )
     out.print(table)
+
+
+def _indented(text: str) -> list[str]:
+    return textwrap.wrap(text, width=out.width, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False)
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    # SQLite hands back naive datetimes; the engine writes UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -16,7 +16,9 @@ from partnerships.cli.app import connect, handles_errors, out, run_async, store_
 def rebuild(
     only: Annotated[str | None, typer.Option("--only", help="Only this partnership (slug or workflow id).")] = None,
 ) -> None:
-    """Rebuild partnerships, gate reviews, tasks and the outbox from Temporal (safe to run twice)."""
+    """Write the store again from Temporal (safe twice).
+
+    Partnerships, gate reviews, tasks and the outbox."""
     from activities import Messenger, StepRecorder
     from partnerships.adapters.store import Store, make_engine
     from partnerships.adapters.templates import MessageTexts, TaskList, load_task_templates, make_environment

@@ -25,7 +25,17 @@ from partnerships.cli.app import (
     run_async,
 )
 from partnerships.cli.options import parse_time_scale
-from partnerships.cli.render import deadline_cell, json_default, print_gate, print_heading, print_record, rag_cell
+from partnerships.cli.render import (
+    WIDE_ENOUGH_FOR_TABLES,
+    TaskLine,
+    deadline_cell,
+    json_default,
+    print_gate,
+    print_heading,
+    print_record,
+    print_tasks,
+    rag_cell,
+)
 
 if TYPE_CHECKING:
     pass
@@ -34,7 +44,9 @@ if TYPE_CHECKING:
 @app.command()
 @handles_errors
 def status(reference: Reference, as_json: JsonFlag = False) -> None:
-    """Where one partnership stands: phase, gate, decisions, open tasks."""
+    """Where one partnership stands and what it waits for.
+
+    Phase, the gate on the evidence so far, decisions, open tasks."""
     current = run_async(current_status(reference))
     if as_json:
         from partnerships.service.record import status_facts
@@ -77,11 +89,15 @@ def list_partnerships(
     tier: Annotated[int | None, typer.Option(help="Only this tier: 1, 2 or 3.")] = None,
     partner: Annotated[str | None, typer.Option(help="Only partners whose name starts with this.")] = None,
     rag: Annotated[str | None, typer.Option(help="Only this RAG status: red, amber, green.")] = None,
-    overdue: Annotated[bool, typer.Option("--overdue", help="Only gate reviews past their deadline.")] = False,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Only gate reviews past their deadline, or with tasks past due.")
+    ] = False,
     include_closed: Annotated[bool, typer.Option("--all", help="Include closed partnerships.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """The portfolio at a glance, from Temporal's visibility (the same filters as the Web UI)."""
+    """The portfolio at a glance.
+
+    From Temporal's visibility: the same filters as the Web UI."""
     # Only the portfolio query: listing must start as quickly as the bare SDK does.
     from partnerships.domain.durations import humanize
     from partnerships.service.portfolio_query import list_partnerships
@@ -104,12 +120,23 @@ def list_partnerships(
     if not rows:
         out.print("[dim]no partnership matches[/dim]")
         return
+    # Narrow terminals drop the columns a glance can do without; slugs are never cut.
+    wide = out.width >= WIDE_ENOUGH_FOR_TABLES
     table = Table()
-    for column in ("partnership", "partner", "tier", "phase", "time in phase", "next deadline", "last gate", "RAG"):
-        table.add_column(column)
+    table.add_column("partnership", no_wrap=True, overflow="ignore")
+    table.add_column("partner")
+    if wide:
+        table.add_column("tier")
+    table.add_column("phase")
+    if wide:
+        table.add_column("time in phase")
+    table.add_column("next deadline")
+    if wide:
+        table.add_column("last gate")
+    table.add_column("RAG")
     for r in rows:
-        table.add_row(
-            escape(r["slug"]) + (" [yellow]⏩ rehearsal[/yellow]" if r.get("rehearsal") else ""),
+        cells = [
+            escape(r["slug"]) + (" [yellow]⏩[/yellow]" if r.get("rehearsal") else ""),
             escape(r["partner"] or ""),
             str(r["tier"] or ""),
             f"{r['phase']} · {r['step']}",
@@ -117,14 +144,19 @@ def list_partnerships(
             deadline_cell(r),
             r["last_gate_outcome"] or "",
             rag_cell(r["rag"]),
-        )
+        ]
+        table.add_row(*(cells if wide else [cells[0], cells[1], cells[3], cells[5], cells[7]]))
     out.print(table)
+    if any(r.get("rehearsal") for r in rows):
+        out.print("[yellow]⏩[/yellow] a rehearsal (compressed time), not a partnership of record")
 
 
 @app.command()
 @handles_errors
 def show(reference: Reference, as_json: JsonFlag = False) -> None:
-    """One partnership's whole record: signatures, phases, every gate review and decision, all tasks."""
+    """One partnership's whole record.
+
+    Signatures, phases, every gate review and decision, all tasks."""
     current = run_async(current_status(reference))
     from partnerships.adapters.store import Store, make_engine
 
@@ -144,7 +176,9 @@ def report(
     report_format: Annotated[str, typer.Option("--format", help="html, md or both.")] = "both",
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the report into.")] = Path("reports"),
 ) -> None:
-    """The portfolio's quarterly scorecard and gate funnel, from the engine's store."""
+    """Write the portfolio report (HTML and Markdown).
+
+    Quarterly scorecards and the gate funnel, from the engine's store."""
     from partnerships.domain.portfolio import ReportFormat, build_report
 
     try:
@@ -170,26 +204,30 @@ def report(
 def tasks(
     reference: Annotated[str | None, typer.Argument(help="Only this partnership's tasks.")] = None,
     include_closed: Annotated[bool, typer.Option("--all", help="Include done and cancelled tasks.")] = False,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only open tasks past their due date.")] = False,
+    mine: Annotated[str | None, typer.Option("--owner", help="Only tasks this person (email) owns.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Open tasks across the portfolio, or for one partnership."""
+    """Open tasks, overdue ones flagged.
+
+    Across the portfolio, or for one partnership."""
     from partnerships.adapters.store import Store, make_engine
     from partnerships.service import commands as service
 
     store = Store(make_engine(Settings().store_url))
-    rows = store.tasks(
-        service.workflow_id_of(reference) if reference else None,
-        status=None if include_closed else "open",
-    )
+    now = datetime.now(UTC)
+    rows = [
+        TaskLine.of(row, now)
+        for row in store.tasks(
+            service.workflow_id_of(reference) if reference else None,
+            status=None if include_closed else "open",
+        )
+    ]
+    rows = [r for r in rows if (not overdue or r.overdue) and (mine is None or r.owner == mine.strip().lower())]
     if as_json:
-        sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in rows], indent=2) + "\n")
+        sys.stdout.write(json.dumps([r.as_json() for r in rows], indent=2) + "\n")
         return
-    table = Table()
-    for column in ("task", "title", "owner", "due", "status"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(r.id, r.title, r.owner, f"{r.due_at:%Y-%m-%d %H:%M}" if r.due_at else "", r.status)
-    out.print(table)
+    print_tasks(rows)
 
 
 @app.command()
@@ -200,7 +238,9 @@ def demo(
     ),
     time_scale: Annotated[str, typer.Option("--time-scale", help="How fast time runs.")] = "1w=0.5s",
 ) -> None:
-    """Drive one example partnership through every phase in compressed time (needs a running worker)."""
+    """Drive an example partnership through every phase.
+
+    In compressed time; needs a running worker."""
     from partnerships.adapters.charter_file import load_charter
     from partnerships.demo.script import drive
 
@@ -213,7 +253,7 @@ def demo(
 @app.command()
 @handles_errors
 def doctor() -> None:
-    """Which notifier is active, whether Temporal is reachable, which store is used."""
+    """Check the setup: Temporal, store, notifier."""
     from partnerships.service.doctor import doctor_report
 
     for line in doctor_report(Settings()):

@@ -21,11 +21,13 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from devtools.devserver import start_dev_command
 from partnerships.adapters.charter_file import load_charter
 from partnerships.adapters.config import REPO_ROOT, Settings
 from partnerships.adapters.keys import SigningKey
+from partnerships.adapters.web_ui import setup_lines
 from partnerships.demo.script import drive
 from partnerships.domain.lifecycle import TimeScale
 
@@ -87,8 +89,10 @@ def _local_inbox(children: list[subprocess.Popen[bytes]]) -> Path:
 
 def main() -> None:
     DATA.mkdir(exist_ok=True)
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{DATA / 'partnerships.db'}")
+    # The same store as `make worker` and the CLI (Settings' default, or DATABASE_URL): what the
+    # demo leaves behind shows in `partnerships show`, `tasks` and `report` afterwards.
     settings = Settings()
+    console.print(f"Store: {make_url(settings.store_url).render_as_string(hide_password=True)}")
     children: list[subprocess.Popen[bytes]] = []
     try:
         if _listening(settings.temporal_address):
@@ -109,7 +113,10 @@ def main() -> None:
             )
         )
         console.print(f"Worker started (log: {DATA / 'worker.log'})")
-        console.print(f"Temporal Web UI: [bold]{settings.temporal_ui_url}[/bold]\n")
+        console.print(f"Temporal Web UI: [bold]{settings.temporal_ui_url}[/bold]")
+        for line in setup_lines(settings.temporal_ui_url, settings.temporal_namespace):
+            console.print(line, markup=False)
+        console.print()
 
         charter = load_charter(REPO_ROOT / "charters" / "acme-analytics.yaml")
         stamp = datetime.now(UTC).strftime("%m%d-%H%M%S")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -85,16 +86,35 @@ PublicKeyLine = Annotated[
 
 
 class Person(Strict):
-    name: Name
+    """Someone named in the governance section: only they act on this partnership."""
+
+    name: Name = Field(description="Their full name, as messages and signatures show it.", examples=["Dana Reyes"])
     email: Annotated[
         str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=254), BeforeValidator(one_line)
-    ]
-    slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = None
+    ] = Field(
+        description="Their email address: who they are on the command line (`--as`) and where email reaches them.",
+        examples=["dana@ourco.example"],
+        json_schema_extra={"pattern": f"^{EMAIL.pattern}$"},
+    )
+    slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = Field(
+        None,
+        description="Their Slack user id (U… or W…): messages mention them, and their clicks count as their acts. "
+        "Needs slack_team_id.",
+        examples=["U0DANA001"],
+    )
     # The Slack workspace the user id belongs to: a click is theirs only from that workspace.
-    slack_team_id: Annotated[str, StringConstraints(pattern=r"^[TE][A-Z0-9]{2,20}$")] | None = None
+    slack_team_id: Annotated[str, StringConstraints(pattern=r"^[TE][A-Z0-9]{2,20}$")] | None = Field(
+        None,
+        description="The Slack workspace (T… or E…) their user id belongs to: a click counts only from it.",
+        examples=["T0OURCO01"],
+    )
     # OpenSSH public key lines (`partnerships login` prints one): requests signed with one of
     # these keys are this person's acts from the command line.
-    keys: Annotated[list[PublicKeyLine], Field(max_length=5)] = Field(default_factory=list)
+    keys: Annotated[list[PublicKeyLine], Field(max_length=5)] = Field(
+        default_factory=list,
+        description="Up to five OpenSSH ed25519 public key lines (`partnerships login` prints one): a command "
+        "signed with one of them is this person's act.",
+    )
 
     @field_validator("email")
     @classmethod
@@ -118,27 +138,95 @@ class Person(Strict):
 
 
 class Partner(Strict):
-    name: Name
-    kind: PartnerKind
+    """Who the partnership is with."""
+
+    name: Name = Field(description="The partner company's name, as people know it.", examples=["Acme Analytics"])
+    kind: PartnerKind = Field(
+        description="The kind of partnership: technology (our products work together), channel (they resell "
+        "or refer us), co-selling (joint sales) or strategic (co-development, an executive relationship). "
+        "Shown with the partner; the rules are the same for every kind.",
+        examples=["technology"],
+    )
 
 
 class MutualGoals(Strict):
-    us: Items
-    partner: Items
-    customers: Items
+    """What each of the three parties wants from the partnership."""
+
+    us: Items = Field(
+        description="What we want from it.", examples=[["Win mid-market deals where Acme is already installed"]]
+    )
+    partner: Items = Field(
+        description="What the partner wants from it.",
+        examples=[["A native integration that lifts Acme's marketplace rating"]],
+    )
+    customers: Items = Field(
+        description="What the customers we share get from it.", examples=[["First dashboard in hours, not days"]]
+    )
 
 
 class ValueExchange(Strict):
-    we_give: Items
-    partner_gives: Items
-    we_lose_if_it_fails: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
-    partner_loses_if_it_fails: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+    """What each side puts in, and what each loses if it fails (skin in the game)."""
+
+    we_give: Items = Field(
+        description="What we put in: engineering time, spend, revenue share, distribution, credibility.",
+        examples=[["Two engineers for the connector during Walk"]],
+    )
+    partner_gives: Items = Field(
+        description="What the partner puts in.",
+        examples=[["Marketplace listing and co-selling with their account executives"]],
+    )
+    we_lose_if_it_fails: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = Field(
+        "",
+        description="What we lose if it fails. Empty or 'nothing' on both sides is warned about: a handshake, "
+        "not a partnership.",
+        examples=["Engineering time on the connector and a quarter of co-marketing budget"],
+    )
+    partner_loses_if_it_fails: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = Field(
+        "",
+        description="What the partner loses if it fails; empty or 'nothing' is warned about (no skin in the game).",
+        examples=["Their promised native integration for the marketplace certification"],
+    )
+
+
+def _span(span: rules.Span) -> dict[str, Any]:
+    """A rule's span in the JSON Schema, so editors flag what the field validator refuses."""
+    return {"minimum": span.low, "maximum": span.high}
+
+
+def _choices(*values: str) -> Callable[[dict[str, Any]], None]:
+    """A pattern's alternatives as an enum in the JSON Schema: editors offer them as completions."""
+
+    def as_enum(schema: dict[str, Any]) -> None:
+        schema.pop("pattern", None)
+        schema["enum"] = list(values)
+
+    return as_enum
+
+
+_DELIVERABLES = "What the phase delivers, as a list; shown in the rendered charter."
 
 
 class CrawlPlan(Strict):
-    weeks: int
-    pilot_customers: int = rules.CRAWL_PILOT_CUSTOMERS.high
-    deliverables: list[Text] = Field(default_factory=list, max_length=30)
+    """Crawl: a pilot with one or two customers and a lightweight integration."""
+
+    weeks: int = Field(
+        description=f"Planned length of Crawl, {rules.CRAWL_WEEKS.low} to {rules.CRAWL_WEEKS.high} weeks; "
+        "the Crawl gate review opens when it ends.",
+        examples=[6],
+        json_schema_extra=_span(rules.CRAWL_WEEKS),
+    )
+    pilot_customers: int = Field(
+        rules.CRAWL_PILOT_CUSTOMERS.high,
+        description=f"How many pilot customers use both products, {rules.CRAWL_PILOT_CUSTOMERS.low} to "
+        f"{rules.CRAWL_PILOT_CUSTOMERS.high}; the Crawl gate weighs each pilot's result.",
+        json_schema_extra=_span(rules.CRAWL_PILOT_CUSTOMERS),
+    )
+    deliverables: list[Text] = Field(
+        default_factory=list,
+        max_length=30,
+        description=_DELIVERABLES,
+        examples=[["CSV-based lightweight sync", "baseline of time to first dashboard"]],
+    )
 
     @field_validator("weeks")
     @classmethod
@@ -152,9 +240,26 @@ class CrawlPlan(Strict):
 
 
 class WalkPlan(Strict):
-    weeks: int
-    invited_customers: int = rules.WALK_INVITED_CUSTOMERS.low
-    deliverables: list[Text] = Field(default_factory=list, max_length=30)
+    """Walk: more customers invited, a formal integration, co-marketing and sales enablement."""
+
+    weeks: int = Field(
+        description=f"Planned length of Walk, {rules.WALK_WEEKS.low} to {rules.WALK_WEEKS.high} weeks; "
+        "the Walk gate review opens when it ends.",
+        examples=[10],
+        json_schema_extra=_span(rules.WALK_WEEKS),
+    )
+    invited_customers: int = Field(
+        rules.WALK_INVITED_CUSTOMERS.low,
+        description=f"How many more customers are invited, {rules.WALK_INVITED_CUSTOMERS.low} to "
+        f"{rules.WALK_INVITED_CUSTOMERS.high}; the Walk gate measures adoption among them.",
+        json_schema_extra=_span(rules.WALK_INVITED_CUSTOMERS),
+    )
+    deliverables: list[Text] = Field(
+        default_factory=list,
+        max_length=30,
+        description=_DELIVERABLES,
+        examples=[["Formal connector", "joint webinar", "sales playbook"]],
+    )
 
     @field_validator("weeks")
     @classmethod
@@ -168,8 +273,20 @@ class WalkPlan(Strict):
 
 
 class RunPlan(Strict):
-    months: int
-    deliverables: list[Text] = Field(default_factory=list, max_length=30)
+    """Run: full deployment, joint sales and a quarterly business review (QBR)."""
+
+    months: int = Field(
+        description=f"The commitment to Run, {rules.RUN_MONTHS.low} to {rules.RUN_MONTHS.high} months; Run then "
+        "goes on quarter by quarter, a QBR each quarter, until the partnership is exited.",
+        examples=[12],
+        json_schema_extra=_span(rules.RUN_MONTHS),
+    )
+    deliverables: list[Text] = Field(
+        default_factory=list,
+        max_length=30,
+        description=_DELIVERABLES,
+        examples=[["Native integration", "marketplace listing", "joint enterprise sales"]],
+    )
 
     @field_validator("months")
     @classmethod
@@ -178,46 +295,106 @@ class RunPlan(Strict):
 
 
 class Timeline(Strict):
-    crawl: CrawlPlan
-    walk: WalkPlan
-    run: RunPlan
+    """How long each phase is planned to last, and what it delivers. Phases run one after another."""
+
+    crawl: CrawlPlan = Field(description="The Crawl phase.")
+    walk: WalkPlan = Field(description="The Walk phase.")
+    run: RunPlan = Field(description="The Run phase.")
 
 
 class Metric(Strict):
-    name: Name
-    unit: Name
-    baseline: Annotated[float, Field(gt=0, le=1e12)]
-    direction: Direction
+    """The stated metric the Crawl pilots are measured on."""
+
+    name: Name = Field(description="What is measured.", examples=["time to first dashboard"])
+    unit: Name = Field(description="Its unit.", examples=["hours"])
+    baseline: Annotated[float, Field(gt=0, le=1e12)] = Field(
+        description="Its value today, above 0: what a pilot result is compared with unless it gives its own "
+        "value before.",
+        examples=[20],
+    )
+    direction: Direction = Field(
+        description="Which way is better: higher-is-better or lower-is-better (the Crawl gate's improvement "
+        "is counted that way).",
+        examples=["lower-is-better"],
+    )
 
 
 class Measurement(Strict):
-    metric: Metric
-    tracked_by: Text
-    review_cadence: Annotated[str, StringConstraints(pattern=r"^(weekly|monthly|quarterly)$")] = "quarterly"
+    """The metric, how it is tracked and how often both sides look at it."""
+
+    metric: Metric = Field(description="The stated metric, its baseline and its direction.")
+    tracked_by: Text = Field(
+        description="Where and how the metric is tracked.", examples=["Product analytics dashboard shared with Acme"]
+    )
+    review_cadence: Annotated[str, StringConstraints(pattern=r"^(weekly|monthly|quarterly)$")] = Field(
+        "quarterly",
+        description="How often both sides review the metric together: weekly, monthly or quarterly. It is "
+        "written into the charter for people; the engine schedules no meeting from it (its own reviews are "
+        "the gates at the end of Crawl and Walk, and a QBR each quarter of Run).",
+        json_schema_extra=_choices("weekly", "monthly", "quarterly"),
+    )
 
 
 class GateThresholds(Strict):
-    crawl_min_improvement_pct: Annotated[float, Field(ge=0, le=1000)] = rules.CRAWL_MIN_IMPROVEMENT_PCT
-    walk_min_adoption_pct: Annotated[float, Field(ge=0, le=100)] = rules.WALK_MIN_ADOPTION_PCT
+    """The go/no-go thresholds; below the framework's they are warned about loudly."""
+
+    crawl_min_improvement_pct: Annotated[float, Field(ge=0, le=1000)] = Field(
+        rules.CRAWL_MIN_IMPROVEMENT_PCT,
+        description="Crawl passes only if every pilot improved the metric by at least this many percent.",
+    )
+    walk_min_adoption_pct: Annotated[float, Field(ge=0, le=100)] = Field(
+        rules.WALK_MIN_ADOPTION_PCT,
+        description="Walk passes only if at least this share (percent) of the invited customers adopted.",
+    )
 
 
 class DecisionOwners(Strict):
-    us: Person
-    partner: Person
+    """One person on each side: they sign the charter, re-commit before Run and may amend it."""
+
+    us: Person = Field(
+        description="Our decision owner.", examples=[{"name": "Dana Reyes", "email": "dana@ourco.example"}]
+    )
+    partner: Person = Field(
+        description="The partner's decision owner.", examples=[{"name": "Sam Okafor", "email": "sam@acme.example"}]
+    )
 
 
 class Governance(Strict):
-    decision_owners: DecisionOwners
-    reviewers: Annotated[list[Person], Field(min_length=1, max_length=20)]
-    escalation_path: Annotated[list[Person], Field(min_length=1, max_length=10)]
-    review_window_days: Annotated[int, Field(ge=1, le=30)] = 7
-    slack_channel: Annotated[str, StringConstraints(pattern=r"^[#A-Za-z0-9_-]{2,80}$")] | None = None
+    """Who decides, who reviews the gates and who hears when something is late."""
+
+    decision_owners: DecisionOwners = Field(description="The decision owner on each side.")
+    reviewers: Annotated[list[Person], Field(min_length=1, max_length=20)] = Field(
+        description="Who decides each gate review (go, no-go, restart Crawl, extend): 1 to 20 people.",
+        examples=[[{"name": "Lee Park", "email": "lee@ourco.example"}]],
+    )
+    escalation_path: Annotated[list[Person], Field(min_length=1, max_length=10)] = Field(
+        description="Who is told when a signature, a re-commitment or a gate decision is late: 1 to 10 people.",
+        examples=[[{"name": "Morgan Chief", "email": "morgan@ourco.example"}]],
+    )
+    review_window_days: Annotated[int, Field(ge=1, le=30)] = Field(
+        7,
+        description="Days the reviewers have to decide a gate review, 1 to 30: they are reminded, then the "
+        "escalation path is told, and at the end the gate is decided by policy (its automatic recommendation).",
+    )
+    slack_channel: Annotated[str, StringConstraints(pattern=r"^[#A-Za-z0-9_-]{2,80}$")] | None = Field(
+        None,
+        description="The Slack channel for this partnership's messages; without one, the worker's default channel.",
+        examples=["#partner-acme"],
+    )
 
 
 class Signing(Strict):
-    remind_every_days: Annotated[int, Field(ge=1, le=30)] = 3
-    escalate_after_days: Annotated[int, Field(ge=1, le=90)] = 7
-    expire_after_days: Annotated[int, Field(ge=1, le=180)] = 21
+    """Days after the charter is started (or a re-commitment is due) to remind, escalate and expire."""
+
+    remind_every_days: Annotated[int, Field(ge=1, le=30)] = Field(
+        3, description="Remind the decision owners who have not signed every this many days, 1 to 30."
+    )
+    escalate_after_days: Annotated[int, Field(ge=1, le=90)] = Field(
+        7, description="Tell the escalation path after this many days, 1 to 90; less than expire_after_days."
+    )
+    expire_after_days: Annotated[int, Field(ge=1, le=180)] = Field(
+        21, description="Still unsigned after this many days, 1 to 180: the partnership ends by policy."
+    )
 
     @model_validator(mode="after")
     def _escalate_before_expiry(self) -> Signing:
@@ -227,18 +404,43 @@ class Signing(Strict):
 
 
 class Charter(Strict):
-    slug: str
-    partner: Partner
-    tier: Tier
-    goals: MutualGoals
-    value_exchange: ValueExchange
-    leverage: Annotated[list[Leverage], Field(min_length=1, max_length=5)]
-    timeline: Timeline
-    measurement: Measurement
-    gates: GateThresholds = GateThresholds()
-    governance: Governance
-    signing: Signing = Signing()
-    exit_criteria: Items
+    """A partnership charter: what both sides sign before the Crawl pilot can start."""
+
+    slug: str = Field(
+        description="The partnership's id: 2 to 63 lowercase letters, digits and dashes. Commands take it; "
+        "its workflow is `partnership-<slug>`.",
+        examples=["acme-analytics"],
+        json_schema_extra={"pattern": f"^{SLUG.pattern}$"},
+    )
+    partner: Partner = Field(description="The partner company, and the kind of partnership it is.")
+    tier: Tier = Field(
+        description="How deep it goes: "
+        + ", ".join(f"{int(tier)} {tier.label}" for tier in Tier)
+        + ". Shown and filtered on (`list --tier`); the gates are the same for every tier.",
+        examples=[2],
+    )
+    goals: MutualGoals = Field(description="Mutual goals: what we, the partner and shared customers want.")
+    value_exchange: ValueExchange = Field(description="What each side gives, and loses if it fails.")
+    leverage: Annotated[list[Leverage], Field(min_length=1, max_length=5)] = Field(
+        description="Why the partner needs us, any of: requirement, economic (high: invest fully), competitive, "
+        "customer (moderate: invest lightly, let Crawl prove it), co-marketing (low: decline it). Kept strongest "
+        "first; the strongest is the partnership's leverage.",
+        examples=[["economic"]],
+        json_schema_extra={"uniqueItems": True},
+    )
+    timeline: Timeline = Field(description="Each phase's planned length and deliverables.")
+    measurement: Measurement = Field(description="The stated metric and how it is tracked.")
+    gates: GateThresholds = Field(
+        GateThresholds(), description="The go/no-go thresholds; leave out for the framework's (20 %, 70 %)."
+    )
+    governance: Governance = Field(description="Decision owners, gate reviewers and the escalation path.")
+    signing: Signing = Field(
+        Signing(), description="When missing signatures (the charter's, or the re-commitment to Run) are chased."
+    )
+    exit_criteria: Items = Field(
+        description="What ends the partnership, agreed up front; a person still exits it (`partnerships exit`).",
+        examples=[["Two red quarters in a row"]],
+    )
 
     @field_validator("slug")
     @classmethod

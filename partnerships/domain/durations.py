@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 SECONDS_PER_DAY = 86_400
 
@@ -15,3 +15,10 @@ def humanize(duration: timedelta) -> str:
         if seconds >= size * (2 if unit == "w" else 1):
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def moment(at: datetime, *, seconds: bool = False) -> str:
+    """A date and time people can act on, with its time zone: `2026-12-14 09:00 UTC`.
+
+    Rehearsals show seconds, since their deadlines are seconds apart."""
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M{':%S' if seconds else ''}} UTC"

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from partnerships.domain import rules
 from partnerships.domain.charter import Charter, PublicKeyLine, Side, people_in, same_key
+from partnerships.domain.durations import moment
 from partnerships.domain.gates import (
     ALLOWED_OUTCOMES,
     CrawlEvidence,
@@ -44,6 +45,11 @@ class TaskKind(StrEnum):
 
 
 WIND_DOWN_TASKS = (TaskKind.EXIT, TaskKind.CHARTER_EXPIRED)
+# When the partnership goes back to Crawl, the kickoff tasks of the Crawl it leaves and of the
+# Walk it abandons no longer apply (the new Crawl gets its own). Advancing keeps a phase's open
+# kickoff tasks (Walk's formal integration still matters in Run); an exit makes everything but
+# the wind-down moot.
+MOOT_WHEN_CRAWL_RESTARTS = (TaskKind.CRAWL_KICKOFF, TaskKind.WALK_KICKOFF)
 
 
 class TimeScale(BaseModel):
@@ -57,6 +63,11 @@ class TimeScale(BaseModel):
     seconds_per_week: Annotated[float, Field(ge=rules.FASTEST_SECONDS_PER_WEEK, le=rules.REAL_SECONDS_PER_WEEK)] = (
         rules.REAL_SECONDS_PER_WEEK
     )
+    # A rehearsal's gate review window in seconds, instead of the charter's days compressed like
+    # everything else: time for a person to read the gate before policy decides it.
+    review_window_seconds: (
+        Annotated[float, Field(ge=rules.FASTEST_SECONDS_PER_WEEK, le=rules.MAX_REVIEW_WINDOW_DAYS * 86400)] | None
+    ) = None
 
     @property
     def is_rehearsal(self) -> bool:
@@ -68,20 +79,28 @@ class TimeScale(BaseModel):
         if not self.is_rehearsal:
             return ""
         seconds = self.seconds_per_week
-        amount = (
-            f"{seconds:g} s"
-            if seconds < 120
-            else f"{seconds / 60:g} min"
-            if seconds < 7200
-            else f"{seconds / 3600:g} h"
-        )
-        return f"rehearsal: 1 week = {amount}"
+        window = "" if self.review_window_seconds is None else f", review window {_amount(self.review_window_seconds)}"
+        return f"rehearsal: 1 week = {_amount(seconds)}{window}"
+
+    def review_window(self, charter_days: int) -> timedelta:
+        """The gate review window: the charter's days in (compressed) time, or a rehearsal's own."""
+        if self.review_window_seconds is not None:
+            return timedelta(seconds=self.review_window_seconds)
+        return self.days(charter_days)
 
     def weeks(self, weeks: float) -> timedelta:
         return timedelta(seconds=weeks * self.seconds_per_week)
 
     def days(self, days: float) -> timedelta:
         return self.weeks(days / rules.DAYS_PER_WEEK)
+
+
+def _amount(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
 
 
 class Request(BaseModel):
@@ -271,6 +290,8 @@ class TaskRef(BaseModel):
     title: str
     owner: str
     due_at: datetime | None = None
+    # Set when its due date passed while it was open: its owner was reminded once.
+    overdue: bool = False
 
 
 class Transition(BaseModel):
@@ -599,7 +620,7 @@ class Partnership(BaseModel):
         evaluation = self.evaluate()
         assert gate is not None and evaluation is not None
         self.review_count += 1
-        window = self.time_scale.days(self.charter.governance.review_window_days)
+        window = self.time_scale.review_window(self.charter.governance.review_window_days)
         self.step = Step.GATE_REVIEW
         self.review = GateReview(
             id=f"{self.workflow_id}:review-{self.review_count}",
@@ -725,7 +746,11 @@ class Partnership(BaseModel):
             )
         if outcome is Outcome.RESTART_CRAWL:
             self.crawl_attempt += 1
-            return self._enter_crawl(now, f"{who} sent the partnership back to Crawl: {decision.reason}")
+            moot = [t.id for t in self.open_tasks if t.kind in MOOT_WHEN_CRAWL_RESTARTS]
+            self.open_tasks = [t for t in self.open_tasks if t.kind not in MOOT_WHEN_CRAWL_RESTARTS]
+            transition = self._enter_crawl(now, f"{who} sent the partnership back to Crawl: {decision.reason}")
+            transition.cancelled_tasks = moot
+            return transition
         # go
         if gate is Gate.CRAWL:
             self.phase, self.step = Phase.WALK, Step.UNDERWAY
@@ -935,14 +960,22 @@ class Partnership(BaseModel):
         return moot
 
     def problems_completing_task(self, request: CompleteTaskRequest) -> list[str]:
-        open_ids = {t.id for t in self.open_tasks}
-        problems = [
-            f"task_id: {task_id} is not an open task of this partnership"
-            for task_id in request.ids()
-            if task_id not in open_ids
-        ]
-        if self.charter.person(request.by) is None:
-            problems.append(f"by: {request.by} is not named in the charter's governance")
+        """A task is closed by its owner, a decision owner or a reviewer: not by anyone named."""
+        open_tasks = {t.id: t for t in self.open_tasks}
+        person = self.charter.person(request.by)
+        if person is None:
+            return [f"by: {request.by} is not named in the charter's governance"]
+        may_close_any = self.charter.decision_owner_side(request.by) is not None or self.charter.reviewer(request.by)
+        problems = []
+        for task_id in request.ids():
+            task = open_tasks.get(task_id)
+            if task is None:
+                problems.append(f"task_id: {task_id} is not an open task of this partnership")
+            elif not may_close_any and not person.is_identified_by(task.owner):
+                problems.append(
+                    f"task_id: {task_id} belongs to {task.owner}; only its owner, a decision owner "
+                    "or a reviewer may close it"
+                )
         return problems
 
     def apply_task_completion(self, request: CompleteTaskRequest) -> list[TaskRef]:
@@ -950,6 +983,22 @@ class Partnership(BaseModel):
         tasks = [t for t in self.open_tasks if t.id in done]
         self.open_tasks = [t for t in self.open_tasks if t.id not in done]
         return tasks
+
+    def next_task_due(self) -> datetime | None:
+        """When the next open task falls overdue (None: no open task has a date still ahead)."""
+        dates = [t.due_at for t in self.open_tasks if t.due_at is not None and not t.overdue]
+        return min(dates, default=None)
+
+    def mark_overdue_tasks(self, now: datetime) -> list[TaskRef]:
+        """Open tasks whose due date has passed, marked once: their owners are reminded once each."""
+        newly = [t for t in self.open_tasks if not t.overdue and t.due_at is not None and t.due_at <= now]
+        for task in newly:
+            task.overdue = True
+        return newly
+
+    @property
+    def overdue_tasks(self) -> list[TaskRef]:
+        return [t for t in self.open_tasks if t.overdue]
 
     def wind_down_finished(self) -> bool:
         return self.step is Step.WINDING_DOWN and not any(t.kind in WIND_DOWN_TASKS for t in self.open_tasks)
@@ -960,29 +1009,54 @@ class Partnership(BaseModel):
     # --------------------------------------------------------- describing
 
     def awaiting(self) -> str:
-        """What the partnership waits for, from whom, by when: one line for people."""
+        """What the partnership waits for, from whom, until when: one line for people."""
         owners = self.charter.governance.decision_owners
         reviewers = ", ".join(p.name for p in self.charter.governance.reviewers)
         if self.step in (Step.SIGNING, Step.RECOMMITMENT):
             what = "charter signatures" if self.step is Step.SIGNING else "re-commitment to Run"
             names = [owners.us.name if s is Side.US else owners.partner.name for s in self.unsigned_sides()]
             expiry = self.signing_deadlines()[2]
-            return f"{what} from {' and '.join(names)} by {expiry:%Y-%m-%d %H:%M} UTC"
+            return f"{what} from {' and '.join(names)} by {self._when(expiry)} (then it expires)"
         if self.step is Step.GATE_REVIEW and self.review is not None:
+            review = self.review
             return (
-                f"a gate decision from {reviewers} by {self.review.remind_at:%Y-%m-%d %H:%M} UTC "
-                f"(recommendation: {self.review.evaluation.recommendation.value})"
+                f"a decision on the {review.label} from {reviewers} by {self._when(review.remind_at)}; "
+                f"undecided, it is escalated {self._when(review.escalate_at)} and decided by policy "
+                f"({review.evaluation.recommendation.value}) {self._when(review.policy_at)}"
             )
         if self.step is Step.UNDERWAY and self.phase_ends_at is not None:
-            needed = {
-                Phase.CRAWL: "pilot results",
-                Phase.WALK: "invitations and adoptions",
-                Phase.RUN: "this quarter's scorecard",
-            }[self.phase]
-            return f"{needed} before the gate review on {self.phase_ends_at:%Y-%m-%d %H:%M} UTC"
+            opens = self._when(self.phase_ends_at)
+            label = "QBR" if self.phase is Phase.RUN else f"{self.phase.value.capitalize()} gate review"
+            missing = self.evidence_missing()
+            if not missing:
+                return f"the end of the period: the evidence is complete; the {label} opens {opens}"
+            return f"{', '.join(missing)} (anyone named in the charter records it) before the {label} opens {opens}"
         if self.step is Step.WINDING_DOWN:
             return f"{len(self.open_tasks)} wind-down task(s) to finish"
         return "nothing: the partnership is closed"
+
+    def evidence_missing(self) -> list[str]:
+        """What the current period's gate still needs recorded, in people's words."""
+        missing = []
+        if self.phase is Phase.CRAWL:
+            left = self.charter.timeline.crawl.pilot_customers - len(self.crawl.pilots)
+            if left > 0:
+                missing.append(f"results of {left} more pilot(s)")
+            if self.crawl.integration_can_scale is None:
+                missing.append("whether the integration can scale")
+        elif self.phase is Phase.WALK:
+            if self.walk.invited is None or self.walk.adopted is None:
+                missing.append("customers invited and adopted")
+            if self.walk.partner_promoting is None:
+                missing.append("whether the partner is promoting")
+            if self.walk.support_manageable is None:
+                missing.append("whether support is manageable")
+        elif self.phase is Phase.RUN and self.scorecard is None:
+            missing.append("this quarter's scorecard")
+        return missing
+
+    def _when(self, at: datetime) -> str:
+        return moment(at, seconds=self.time_scale.is_rehearsal)
 
 
 def with_current_keys(new: Charter, current: Charter) -> Charter:

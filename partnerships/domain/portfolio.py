@@ -1,4 +1,5 @@
-"""The portfolio at a glance: phase timelines, the gate funnel and the quarterly scorecards.
+"""The portfolio at a glance: partnerships by name, phase timelines, the gate funnel and the
+quarterly scorecards.
 
 Pure on purpose: fed plain facts (loaded from the store by `partnerships.service.report`), it
 imports neither Temporal nor the database, so every number in the report can be
@@ -16,7 +17,8 @@ from typing import Any, TypeVar
 
 from partnerships.domain.durations import SECONDS_PER_DAY
 from partnerships.domain.gates import Gate, Outcome
-from partnerships.domain.lifecycle import ENDED_PHASES, Phase, TaskKind
+from partnerships.domain.lifecycle import ENDED_PHASES, WIND_DOWN_TASKS, Phase, TaskKind
+from partnerships.domain.vocabulary import Step
 
 
 class ReportFormat(StrEnum):
@@ -61,10 +63,18 @@ class PartnershipFacts:
     end_reason: str | None = None
     # A scorecard recorded for the quarter under way (or one an exit cut short) that no QBR holds.
     unreviewed_scorecard: dict[str, Any] | None = None
+    # "" in real time, "rehearsal: 1 week = …" for compressed time, None when the store does not know.
+    rehearsal: str | None = None
+    next_deadline: str | None = None
+    next_deadline_at: datetime | None = None
 
     @property
     def ended(self) -> bool:
         return self.phase in {p.value for p in ENDED_PHASES}
+
+    @property
+    def is_rehearsal(self) -> bool:
+        return bool(self.rehearsal)
 
 
 @dataclass(frozen=True)
@@ -112,17 +122,36 @@ class PhasePeriod:
 
 
 @dataclass(frozen=True)
+class GateAttempts:
+    """Every try at one gate, across the portfolio: a partnership may try a gate more than once.
+
+    An attempt is one review of the gate that was decided, by a reviewer or by policy (nobody
+    decided within the review window: it counts like any decision and is also shown apart).
+    A pass is an attempt decided go, a go that overrode a failing evaluation included; no-go,
+    restart-crawl and extend are attempts that did not pass. A review still open is no attempt
+    yet: it is counted apart. At Run the attempts are the quarterly reviews and a pass is a
+    decision to continue.
+    """
+
+    attempts: int = 0
+    passes: int = 0
+    by_policy: int = 0
+    open: int = 0
+
+    @property
+    def pass_rate_pct(self) -> float | None:
+        return round(self.passes / self.attempts * 100, 1) if self.attempts else None
+
+
+@dataclass(frozen=True)
 class FunnelStage:
+    """One stage: how many partnerships entered it and passed its gate (each once), and every attempt."""
+
     gate: str
     entered: int
     passed: int | None
     overrides: int = 0
-
-    @property
-    def pass_rate_pct(self) -> float | None:
-        if self.passed is None or not self.entered:
-            return None
-        return round(self.passed / self.entered * 100, 1)
+    attempts: GateAttempts = GateAttempts()
 
 
 @dataclass(frozen=True)
@@ -147,12 +176,26 @@ class QuarterRow:
 
 
 @dataclass(frozen=True)
+class PartnershipLine:
+    """One partnership as the report lists it by name: where it stands, its last gate, its quarters."""
+
+    partnership: PartnershipFacts
+    last_gate: ReviewFacts | None
+    quarters: list[QuarterRow]
+    next_deadline: str | None = None
+    next_deadline_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class PortfolioReport:
     generated_at: datetime
     partnerships: int
     funnel: list[FunnelStage]
     phase_times: list[PhaseTime]
     quarters: list[QuarterRow]
+    # By partner name, then slug.
+    lines: list[PartnershipLine] = field(default_factory=list)
+    rehearsals: int = 0
 
 
 _Owned = TypeVar("_Owned", ReviewFacts, TaskFacts)
@@ -225,8 +268,21 @@ def _passed(reviews: Iterable[ReviewFacts], gate: Gate) -> tuple[bool, bool]:
     return bool(goes), bool(goes) and all(r.overrides_failing_gate for r in goes)
 
 
+def gate_attempts(reviews: Iterable[ReviewFacts], gate: Gate) -> GateAttempts:
+    """Every decided review of `gate` is an attempt, every go a pass (see `GateAttempts`)."""
+    own = [r for r in reviews if r.gate == gate]
+    decided = [r for r in own if r.outcome is not None]
+    return GateAttempts(
+        attempts=len(decided),
+        passes=sum(r.outcome == Outcome.GO for r in decided),
+        by_policy=sum(r.by_policy for r in decided),
+        open=len(own) - len(decided),
+    )
+
+
 def funnel(histories: Sequence[tuple[PartnershipFacts, list[ReviewFacts], list[PhasePeriod]]]) -> list[FunnelStage]:
-    """How many partnerships entered and passed each gate (each counted once, restarts or not)."""
+    """How many partnerships entered and passed each gate (each counted once, restarts or not),
+    and how many attempts it took (each decided review once)."""
     entered = {phase: 0 for phase in (Phase.CRAWL, Phase.WALK, Phase.RUN)}
     passed = {Gate.CRAWL: 0, Gate.WALK: 0}
     overrides = {Gate.CRAWL: 0, Gate.WALK: 0}
@@ -238,10 +294,23 @@ def funnel(histories: Sequence[tuple[PartnershipFacts, list[ReviewFacts], list[P
             did_pass, by_override = _passed(reviews, gate)
             passed[gate] += did_pass
             overrides[gate] += by_override
+    reviews = [r for _, own, _ in histories for r in own]
     return [
-        FunnelStage(Gate.CRAWL.value, entered[Phase.CRAWL], passed[Gate.CRAWL], overrides[Gate.CRAWL]),
-        FunnelStage(Gate.WALK.value, entered[Phase.WALK], passed[Gate.WALK], overrides[Gate.WALK]),
-        FunnelStage(Phase.RUN.value, entered[Phase.RUN], None),
+        FunnelStage(
+            Gate.CRAWL.value,
+            entered[Phase.CRAWL],
+            passed[Gate.CRAWL],
+            overrides[Gate.CRAWL],
+            gate_attempts(reviews, Gate.CRAWL),
+        ),
+        FunnelStage(
+            Gate.WALK.value,
+            entered[Phase.WALK],
+            passed[Gate.WALK],
+            overrides[Gate.WALK],
+            gate_attempts(reviews, Gate.WALK),
+        ),
+        FunnelStage(Phase.RUN.value, entered[Phase.RUN], None, attempts=gate_attempts(reviews, Gate.QBR)),
     ]
 
 
@@ -307,6 +376,35 @@ def quarter_rows(partnership: PartnershipFacts, reviews: Iterable[ReviewFacts]) 
     return rows
 
 
+# ------------------------------------------------------------------ by name
+
+
+def last_decided(reviews: Iterable[ReviewFacts]) -> ReviewFacts | None:
+    """The latest decided review of any gate (QBRs included): the partnership's last gate."""
+    decided = [r for r in reviews if r.outcome is not None and r.decided_at is not None]
+    return max(decided, key=lambda r: (r.decided_at, r.opened_at), default=None)
+
+
+def next_deadline(partnership: PartnershipFacts, tasks: Iterable[TaskFacts]) -> tuple[str, datetime] | None:
+    """The deadline of the step under way, as the workflow last recorded it; a wind-down's is
+    its earliest open wind-down task's due date (those tasks live in the store's task list)."""
+    if partnership.step == Step.WINDING_DOWN:
+        wind_down = {kind.value for kind in WIND_DOWN_TASKS}
+        due = [
+            t.due_at
+            for t in tasks
+            if t.partnership_id == partnership.id and t.kind in wind_down and t.status == "open" and t.due_at
+        ]
+        return ("wind-down task due", min(due)) if due else None
+    if partnership.next_deadline is None or partnership.next_deadline_at is None:
+        return None
+    return partnership.next_deadline, partnership.next_deadline_at
+
+
+def by_name(partnership: PartnershipFacts) -> tuple[str, str]:
+    return partnership.partner.casefold(), partnership.slug
+
+
 # ------------------------------------------------------------------ report
 
 
@@ -322,17 +420,32 @@ def build_report(
     tasks_by_id = _group(tasks)
     histories = []
     quarters: list[QuarterRow] = []
+    lines = []
     for partnership in partnerships:
         own_reviews = sorted(reviews_by_id.get(partnership.id, []), key=lambda r: r.opened_at)
-        periods = phase_periods(partnership, own_reviews, tasks_by_id.get(partnership.id, []))
+        own_tasks = tasks_by_id.get(partnership.id, [])
+        periods = phase_periods(partnership, own_reviews, own_tasks)
         histories.append((partnership, own_reviews, periods))
-        quarters += quarter_rows(partnership, own_reviews)
+        own_quarters = quarter_rows(partnership, own_reviews)
+        quarters += own_quarters
+        deadline = next_deadline(partnership, own_tasks)
+        lines.append(
+            PartnershipLine(
+                partnership,
+                last_decided(own_reviews),
+                own_quarters,
+                next_deadline=None if deadline is None else deadline[0],
+                next_deadline_at=None if deadline is None else deadline[1],
+            )
+        )
     return PortfolioReport(
         generated_at=generated_at,
         partnerships=len(partnerships),
         funnel=funnel(histories),
         phase_times=median_phase_times(p for _, _, periods in histories for p in periods),
         quarters=quarters,
+        lines=sorted(lines, key=lambda line: by_name(line.partnership)),
+        rehearsals=sum(p.is_rehearsal for p in partnerships),
     )
 
 

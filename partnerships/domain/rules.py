@@ -41,6 +41,9 @@ WALK_INVITED_CUSTOMERS = Span(5, 10)
 # week (faster, and deadlines pass before a person or the machine can act).
 REAL_SECONDS_PER_WEEK = 7 * 24 * 3600
 FASTEST_SECONDS_PER_WEEK = 0.05
+# A charter's review window is at most this long (reminder at the window, escalation at 1.5x,
+# decision by policy at 2x); a rehearsal's own window (`--review-window`) too.
+MAX_REVIEW_WINDOW_DAYS = 30
 
 # Run is reviewed every quarter; a quarter is 13 weeks.
 WEEKS_PER_QUARTER = 13

@@ -12,7 +12,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from partnerships.domain.charter import Person
-from partnerships.domain.lifecycle import GateReview, Partnership
+from partnerships.domain.durations import moment
+from partnerships.domain.lifecycle import GateReview, Partnership, TaskRef
+from partnerships.domain.vocabulary import Phase, Step
 
 
 class PartnershipSnapshot(BaseModel):
@@ -36,6 +38,11 @@ class PartnershipSnapshot(BaseModel):
     # (Evidence of a phase under way is in the workflow's state; writing it on every
     # correction would cost a record per Update.)
     evidence: dict[str, Any] = {}
+    # "" in real time, "rehearsal: 1 week = …" for compressed time (None: a row from before it was kept).
+    rehearsal: str | None = None
+    # What falls due next and when (None: nothing is due, e.g. a closed partnership).
+    next_deadline: str | None = None
+    next_deadline_at: datetime | None = None
 
     def facts(self) -> dict[str, Any]:
         """Everything but the time it was taken: two snapshots with equal facts need one write."""
@@ -45,6 +52,7 @@ class PartnershipSnapshot(BaseModel):
 def snapshot_of(p: Partnership, now: datetime) -> PartnershipSnapshot:
     last = p.reviews[-1] if p.reviews else None
     rag = p.scorecard.rag if p.scorecard else (p.rag_history[-1] if p.rag_history else None)
+    deadline = next_deadline(p)
     return PartnershipSnapshot(
         id=p.workflow_id,
         slug=p.charter.slug,
@@ -63,7 +71,29 @@ def snapshot_of(p: Partnership, now: datetime) -> PartnershipSnapshot:
         phase_started_at=p.phase_started_at,
         updated_at=now,
         evidence=p.evidence_at_end or {},
+        rehearsal=p.time_scale.describe(),
+        next_deadline=None if deadline is None else deadline[0],
+        next_deadline_at=None if deadline is None else deadline[1],
     )
+
+
+def next_deadline(p: Partnership) -> tuple[str, datetime] | None:
+    """What falls due next and when, for the report's table: the deadline of the step under way.
+
+    A wind-down has none here: its tasks join the partnership after the step that made them is
+    recorded, so the report reads their due dates from the store's tasks instead.
+    """
+    if p.step is Step.SIGNING:
+        return "charter expires unsigned", p.signing_deadlines()[2]
+    if p.step is Step.RECOMMITMENT:
+        return "re-commitment expires", p.signing_deadlines()[2]
+    if p.step is Step.GATE_REVIEW and p.review is not None:
+        # The end of the review window, as `awaiting` says; policy decides later (policy_at).
+        return f"{p.review.label} decision due", p.review.remind_at
+    if p.step is Step.UNDERWAY and p.phase_ends_at is not None:
+        gate = "QBR" if p.phase is Phase.RUN else f"{p.phase.value.capitalize()} gate review"
+        return f"{gate} opens", p.phase_ends_at
+    return None
 
 
 def current_details(p: Partnership, latest: str, record_problem: str | None = None) -> str:
@@ -91,7 +121,8 @@ def current_details(p: Partnership, latest: str, record_problem: str | None = No
         ]
         lines.append(f"\n**Recommendation:** {evaluation.recommendation.value} — {evaluation.rationale}")
     if p.open_tasks:
-        lines += ["", f"**Open tasks:** {len(p.open_tasks)}"]
+        overdue = f" ({len(p.overdue_tasks)} overdue)" if p.overdue_tasks else ""
+        lines += ["", f"**Open tasks:** {len(p.open_tasks)}{overdue}"]
     return "\n".join(lines)
 
 
@@ -116,7 +147,23 @@ def review_facts(review: GateReview) -> dict[str, Any]:
     return review.model_dump(mode="json", exclude={"evidence"})
 
 
+def task_facts(task: TaskRef, *, seconds: bool = False) -> dict[str, Any]:
+    """A task as a message lists it: what, whose, due when."""
+    due = None if task.due_at is None else moment(task.due_at, seconds=seconds)
+    return {"id": task.id, "title": task.title, "owner": task.owner, "due": due}
+
+
 # ------------------------------------------------------------ who hears about what
+
+
+def overdue_by_owner(p: Partnership, tasks: list[TaskRef]) -> list[tuple[Person, list[TaskRef]]]:
+    """Overdue tasks grouped by the person who owns them (our decision owner for a name no longer
+    in the charter), so each owner gets one reminder listing theirs."""
+    grouped: dict[str, tuple[Person, list[TaskRef]]] = {}
+    for task in tasks:
+        owner = p.charter.person(task.owner) or p.charter.governance.decision_owners.us
+        grouped.setdefault(owner.email, (owner, []))[1].append(task)
+    return list(grouped.values())
 
 
 def decision_owners(p: Partnership) -> list[Person]:

@@ -25,6 +25,8 @@ PHASE_STARTED_AT = SearchAttributeKey.for_datetime("PhaseStartedAt")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 # Set only on rehearsals (compressed time), e.g. "rehearsal: 1 week = 0.5 s": never mistaken for the real thing.
 TIME_SCALE = SearchAttributeKey.for_keyword("PartnershipTimeScale")
+# Open tasks past their due date (unset when none): `partnerships list --overdue` finds them.
+OVERDUE_TASKS = SearchAttributeKey.for_int("OverdueTasks")
 
 ALL_KEYS = (
     PHASE,
@@ -38,6 +40,7 @@ ALL_KEYS = (
     PHASE_STARTED_AT,
     NEXT_DEADLINE,
     TIME_SCALE,
+    OVERDUE_TASKS,
 )
 
 

@@ -23,6 +23,7 @@ from partnerships.engine.search_attributes import (  # noqa: F401 - re-exported:
     LAST_GATE_OUTCOME,
     LEVERAGE,
     NEXT_DEADLINE,
+    OVERDUE_TASKS,
     PARTNER,
     PHASE,
     PHASE_STARTED_AT,
@@ -75,6 +76,7 @@ def _current_values(partnership: Partnership) -> dict[SearchAttributeKey[Any], A
         PHASE_STARTED_AT: partnership.phase_started_at,
         NEXT_DEADLINE: next_deadline(partnership),
         TIME_SCALE: partnership.time_scale.describe() or None,
+        OVERDUE_TASKS: len(partnership.overdue_tasks) or None,
     }
 
 

@@ -63,9 +63,12 @@ def portfolio_query(selection: PortfolioFilter, now: datetime) -> str:
     if selection.rag is not None:
         clauses.append(f"{keys.RAG_STATUS.name} = {_quoted(selection.rag)}")
     if selection.overdue:
-        # ReviewDeadline is set only while a review is open, and is when the reviewers get reminded.
-        clauses.append(f"{keys.STEP.name} = '{Step.GATE_REVIEW.value}'")
-        clauses.append(f"{keys.REVIEW_DEADLINE.name} < '{_utc(now).isoformat()}'")
+        # ReviewDeadline is set only while a review is open, and is when the reviewers get reminded;
+        # OverdueTasks only while some open task is past its due date.
+        review_overdue = (
+            f"{keys.STEP.name} = '{Step.GATE_REVIEW.value}' AND {keys.REVIEW_DEADLINE.name} < '{_utc(now).isoformat()}'"
+        )
+        clauses.append(f"(({review_overdue}) OR {keys.OVERDUE_TASKS.name} > 0)")
     return " AND ".join(clauses)
 
 
@@ -91,7 +94,7 @@ async def list_partnerships(
     """Partnerships as Temporal's visibility sees them: the same filters as the Web UI.
 
     `partner` matches the start of the partner's name; `overdue` keeps gate reviews whose
-    ReviewDeadline is before `now` (the current time unless given).
+    ReviewDeadline is before `now` (the current time unless given) and partnerships with overdue tasks.
     """
     now = now or datetime.now(UTC)
     selection = PortfolioFilter(
@@ -121,6 +124,7 @@ def _portfolio_row(execution: WorkflowExecution, now: datetime) -> dict[str, Any
         "last_gate_outcome": attributes.get(keys.LAST_GATE_OUTCOME),
         "review_deadline": _iso(deadline),
         "overdue": deadline is not None and deadline < now,
+        "overdue_tasks": attributes.get(keys.OVERDUE_TASKS) or 0,
         "rag": attributes.get(keys.RAG_STATUS),
         # Compressed time ("rehearsal: 1 week = 0.5 s"); None for a partnership of record.
         "rehearsal": attributes.get(keys.TIME_SCALE),

@@ -58,6 +58,9 @@ def partnership_facts(row: PartnershipRow) -> PartnershipFacts:
         rag=row.rag,
         end_reason=row.end_reason,
         unreviewed_scorecard=_unreviewed_scorecard(row),
+        rehearsal=row.rehearsal,
+        next_deadline=row.next_deadline,
+        next_deadline_at=_maybe_aware(row.next_deadline_at),
     )
 
 
@@ -177,6 +180,30 @@ def _md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
+GATE_NAMES = {"crawl": "Crawl", "walk": "Walk", "qbr": "QBR"}
+
+
+def describe_gate(review: ReviewFacts | None) -> str:
+    """`Walk: restart-crawl`, `Crawl: go (override)`, `Crawl: no-go (by policy)`; — before any decision."""
+    if review is None or review.outcome is None:
+        return "—"
+    marks = [m for m, on in (("override", review.overrides_failing_gate), ("by policy", review.by_policy)) if on]
+    return f"{GATE_NAMES.get(review.gate, review.gate)}: {review.outcome}" + (f" ({', '.join(marks)})" if marks else "")
+
+
+def describe_rehearsal(partnership: PartnershipFacts) -> str:
+    if partnership.rehearsal is None:
+        return "not recorded"
+    return partnership.rehearsal or "no"
+
+
+def in_utc(moment: datetime | None, seconds: bool = False) -> str:
+    """A date and time with its time zone; a rehearsal's deadlines are seconds apart."""
+    if moment is None:
+        return "—"
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M{':%S' if seconds else ''}} UTC"
+
+
 def add_filters(environment: Environment) -> Environment:
     environment.filters.update(
         money=_money,
@@ -184,6 +211,10 @@ def add_filters(environment: Environment) -> Environment:
         md_cell=_md_cell,
         days=describe_days,
         when=lambda moment: "—" if moment is None else f"{moment:%Y-%m-%d %H:%M}",
+        utc=in_utc,
+        gate=describe_gate,
+        rehearsal=describe_rehearsal,
+        day=lambda moment: "—" if moment is None else f"{moment:%Y-%m-%d}",
     )
     return environment
 

@@ -55,6 +55,11 @@ async def test_a_failed_walk_can_restart_crawl_with_the_changes_recorded(
     await keep_history(client, charter.workflow_id, "walk-fail-restart-crawl")
     assert status.partnership.crawl.pilots == []  # a restarted Crawl measures afresh
     assert status.partnership.crawl_restarts_left == 0
+    # The first Crawl's and the abandoned Walk's kickoff tasks no longer apply: closed as moot.
+    earlier = [t for t in store.tasks(charter.workflow_id, status=None) if "crawl-2" not in t.id]
+    assert {t.kind for t in earlier} == {"crawl-kickoff", "walk-kickoff"}
+    assert {t.status for t in earlier} == {"cancelled"}
+    assert {t.kind for t in status.partnership.open_tasks} == {"crawl-kickoff"}
     walk_review = next(r for r in store.reviews(charter.workflow_id) if r.gate == "walk")
     assert (walk_review.outcome, walk_review.reason) == (
         "restart-crawl",

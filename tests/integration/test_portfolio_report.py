@@ -17,6 +17,7 @@ from partnerships.adapters.store import GateReviewRow, PartnershipRow, Store, Ta
 from partnerships.cli.app import app
 from partnerships.domain.durations import humanize
 from partnerships.domain.portfolio import (
+    GateAttempts,
     PartnershipFacts,
     PhasePeriod,
     ReviewFacts,
@@ -162,9 +163,55 @@ def test_the_funnel_counts_each_partnership_once_per_gate_and_names_overrides() 
     report = build_report(PARTNERSHIPS, REVIEWS, TASKS, generated_at=day(310))
     assert report.partnerships == 4
     crawl, walk, run = report.funnel
-    assert (crawl.gate, crawl.entered, crawl.passed, crawl.overrides, crawl.pass_rate_pct) == ("crawl", 3, 2, 1, 66.7)
-    assert (walk.gate, walk.entered, walk.passed, walk.overrides, walk.pass_rate_pct) == ("walk", 2, 1, 0, 50.0)
+    assert (crawl.gate, crawl.entered, crawl.passed, crawl.overrides) == ("crawl", 3, 2, 1)
+    assert (walk.gate, walk.entered, walk.passed, walk.overrides) == ("walk", 2, 1, 0)
     assert (run.gate, run.entered, run.passed) == ("run", 1, None)
+
+
+def test_the_funnel_counts_every_decided_review_as_an_attempt_and_every_go_as_a_pass() -> None:
+    crawl, walk, run = build_report(PARTNERSHIPS, REVIEWS, TASKS, generated_at=day(310)).funnel
+    # Crawl: alpha go, bravo go (override) then no-go after its restart; Walk: alpha go, bravo restart.
+    assert crawl.attempts == GateAttempts(attempts=3, passes=2, by_policy=0, open=0)
+    assert crawl.attempts.pass_rate_pct == 66.7
+    assert walk.attempts == GateAttempts(attempts=2, passes=1, by_policy=0, open=0)
+    # Run: alpha's first QBR continued; its second is still open, so not an attempt yet.
+    assert run.attempts == GateAttempts(attempts=1, passes=1, by_policy=0, open=1)
+
+
+def test_a_walk_failed_once_then_passed_is_one_partnership_passed_in_two_attempts() -> None:
+    facts = partnership("foxtrot", "walk", "recommitment", 200)
+    reviews = [
+        review("foxtrot", 1, "crawl", 30, "go", 30),
+        review("foxtrot", 2, "walk", 90, "restart-crawl", 91),
+        review("foxtrot", 3, "crawl", 120, "go", 121),
+        review("foxtrot", 4, "walk", 180, "go", 200),
+    ]
+    walk = build_report([facts], reviews, [], generated_at=day(210)).funnel[1]
+    assert (walk.entered, walk.passed) == (1, 1)
+    assert (walk.attempts.attempts, walk.attempts.passes, walk.attempts.pass_rate_pct) == (2, 1, 50.0)
+
+
+def test_a_policy_decision_is_an_attempt_counted_apart_and_an_extension_does_not_pass() -> None:
+    facts = partnership("golf", "exited", "closed", 80)
+    reviews = [
+        review("golf", 1, "crawl", 30, "extend", 31),
+        review("golf", 2, "crawl", 50, "no-go", 80, by_policy=True),
+    ]
+    crawl = build_report([facts], reviews, [], generated_at=day(90)).funnel[0]
+    assert crawl.attempts == GateAttempts(attempts=2, passes=0, by_policy=1, open=0)
+    assert crawl.attempts.pass_rate_pct == 0.0
+
+
+def test_partnerships_are_listed_by_partner_name_with_their_last_decided_gate() -> None:
+    report = build_report(PARTNERSHIPS, REVIEWS, TASKS, generated_at=day(310))
+    listed = [(line.partnership.slug, None if line.last_gate is None else line.last_gate.id) for line in report.lines]
+    assert listed == [
+        ("alpha", "partnership-alpha:review-3"),
+        ("bravo", "partnership-bravo:review-3"),
+        ("charlie", None),
+        ("delta", None),
+    ]
+    assert [len(line.quarters) for line in report.lines] == [2, 0, 0, 0]
 
 
 def test_median_time_counts_finished_stays_only() -> None:
@@ -273,17 +320,19 @@ def test_the_report_command_writes_html_and_markdown_with_the_portfolios_numbers
     result = CliRunner().invoke(app, ["report", "--format", "both", "--output", str(out)], env=seeded)
     assert result.exit_code == 0, result.output
     markdown = (out / "portfolio-report.md").read_text()
-    assert "4 partnership(s)" in markdown
-    assert "| Crawl | 3 | 2 | 66.7 % | 1 |" in markdown
-    assert "| Walk | 2 | 1 | 50.0 % | 0 |" in markdown
-    assert "| Run | 1 | — | — | — |" in markdown
+    assert "4 partnership(s)." in markdown
+    assert "| Crawl | 3 | 2 | 1 | 3 | 2 | 66.7 % | 0 | 0 |" in markdown
+    assert "| Walk | 2 | 1 | 0 | 2 | 1 | 50.0 % | 0 | 0 |" in markdown
+    assert "| Run | 1 | — | — | 1 | 1 | 100.0 % | 0 | 1 |" in markdown
+    assert "| Bravo Inc | bravo | not recorded | Exited | closed | — | Crawl: no-go | 2026-06-11 | — | — |" in markdown
     assert "| Charter | 8.5 days | 4 |" in markdown and "| Crawl | 35.0 days | 3 |" in markdown
     assert "| Walk | 77.0 days | 2 |" in markdown and "| Run | — | 0 |" in markdown
+    assert "### Alpha Inc (alpha), tier 3" in markdown
     assert (
-        "| alpha | Alpha Inc | 3 | 1 | 2026-Q3 | GREEN | 4 | 250,000 | 90,000 | 35 % | 22,500 | 6 | 3 | 8.4 | 60 % "
+        "| 1 | 2026-Q3 | GREEN | 4 | 250,000 | 90,000 | 35 % | 22,500 | 6 | 3 | 8.4 | 60 % "
         "| 12 days | go | two \\| joint wins |"
     ) in markdown
-    assert "| alpha | Alpha Inc | 3 | 2 | 2026-Q4 | RED | 1 | 250,000 |" in markdown
+    assert "| 2 | 2026-Q4 | RED | 1 | 250,000 |" in markdown
 
 
 def test_the_html_report_is_self_contained_with_an_inline_svg_funnel(seeded: dict[str, str], tmp_path: Path) -> None:

@@ -82,3 +82,21 @@ def test_show_says_a_decision_by_policy_once_and_names_no_person() -> None:
     assert decision.startswith("  decision: go by policy ")
     assert decision.endswith(" — no decision in the review window")
     assert decision.lower().count("policy") == 1 and "<" not in decision
+
+
+def test_the_snapshot_names_the_next_deadline_of_the_step_under_way_and_a_rehearsal() -> None:
+    p = Partnership.begin(example_charter(), TimeScale(), NOW)
+    snapshot = views.snapshot_of(p, NOW)
+    assert (snapshot.next_deadline, snapshot.next_deadline_at) == ("charter expires unsigned", NOW + timedelta(days=60))
+    assert snapshot.rehearsal == ""
+    p = _in_crawl_review()
+    assert p.review is not None
+    # The end of the review window, as `awaiting` says: not the later decision by policy.
+    assert views.next_deadline(p) == ("Crawl gate review decision due", p.review.remind_at)
+    rehearsal = Partnership.begin(example_charter(), TimeScale(seconds_per_week=60), NOW)
+    rehearsal.apply_signature(SignRequest(signer=US), NOW)
+    rehearsal.apply_signature(SignRequest(signer=PARTNER), NOW)
+    snapshot = views.snapshot_of(rehearsal, NOW)
+    assert snapshot.rehearsal is not None and snapshot.rehearsal.startswith("rehearsal: 1 week = 60 s")
+    crawl_ends = NOW + timedelta(minutes=4)  # 4 weeks of a minute each
+    assert (snapshot.next_deadline, snapshot.next_deadline_at) == ("Crawl gate review opens", crawl_ends)
