@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 @charter_app.command("check")
 @handles_errors
 def charter_check(file: Annotated[Path, typer.Argument(help="Charter YAML file.")]) -> None:
-    """Validate a charter: every problem at once, one line per field; then the framework's warnings."""
+    """Validate a charter: every problem, one line each.
+
+    Then the framework's warnings."""
     from partnerships.adapters.charter_file import load_charter
     from partnerships.domain.charter import charter_warnings
 
@@ -41,7 +43,9 @@ def charter_render(
     file: Annotated[Path, typer.Argument(help="Charter YAML file.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
-    """Render a charter as Markdown with the template in charters/charter.md.j2."""
+    """Render a charter as Markdown.
+
+    With the template in charters/charter.md.j2."""
     from partnerships.adapters.charter_file import load_charter
     from partnerships.domain.charter import charter_warnings
 
@@ -71,7 +75,9 @@ def charter_new(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
 ) -> None:
-    """Write a commented charter template: fill in every <FILL IN …>, then `partnerships charter check FILE`."""
+    """Write a commented charter template to fill in.
+
+    Fill in every <FILL IN …>, then `partnerships charter check FILE`."""
     from partnerships.adapters.charter_reference import SCHEMA_NAME, charter_template
     from partnerships.domain.vocabulary import Tier
 
@@ -107,8 +113,10 @@ def charter_schema(
         ),
     ] = False,
 ) -> None:
-    """Print the charter's JSON Schema, for editors (a charter's first line
-    `# yaml-language-server: $schema=./charter.schema.json`) and other tools."""
+    """Print the charter's JSON Schema, for editors.
+
+    A charter whose first line is `# yaml-language-server: $schema=./charter.schema.json`
+    gets completion and checks in editors that read it."""
     from partnerships.adapters.charter_reference import file_schema, schema_text
     from partnerships.domain.charter import Charter
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
 import typer.main
 from typer.testing import CliRunner
@@ -21,11 +21,11 @@ def _every_command() -> list[list[str]]:
     """Each command's words, from the root through every group."""
     found: list[list[str]] = []
 
-    def walk(command: click.Command, path: list[str]) -> None:
+    def walk(command: Any, path: list[str]) -> None:
         found.append(path)
-        if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
-                walk(sub, [*path, name])
+        # Typer carries its own copy of click: a group is whatever has sub-commands.
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
 
     walk(typer.main.get_command(app), [])
     return found

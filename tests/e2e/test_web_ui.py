@@ -162,7 +162,8 @@ async def test_a_partnership_in_crawl_is_found_by_its_search_attributes_and_show
                 # The UI renders each Markdown block in its own sandboxed iframe; current details come last.
                 current = page.locator("iframe").last.content_frame
                 await expect(current.get_by_text(f"{partner} — Crawl (underway)")).to_be_visible()
-                await expect(current.get_by_text("the evidence is complete; the Crawl gate review opens", exact=False)).to_be_visible()
+                complete = current.get_by_text("the evidence is complete; the Crawl gate review opens", exact=False)
+                await expect(complete).to_be_visible()
                 static_details = page.locator("iframe").nth(1).content_frame
                 await expect(static_details.get_by_text("time to first dashboard").first).to_be_visible()
                 await page.screenshot(path=SCREENSHOTS / "partnership-current-details.png", full_page=True)
