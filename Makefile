@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEMPORAL_DB ?= .data/temporal.db
 
-.PHONY: help demo test test-unit lint format server worker slack web temporal chromium bench histories charter-reference clean
+.PHONY: help demo test test-unit lint format server worker slack web temporal chromium bench histories charter-reference clean \
+	cluster cluster-stop cluster-status test-cluster
 
 help:
 	@echo "make demo    - dev server + Web UI + worker, then one partnership through every phase (DEMO_EXIT=1 to stop at the end)"
@@ -16,6 +17,8 @@ help:
 	@echo "make slack   - run the Slack app (Socket Mode or HTTP, see README)"
 	@echo "make web     - serve the signing-link pages for people acting from their email"
 	@echo "make bench   - measure the engine against Temporal's floor (python -m bench --quick for a smoke run)"
+	@echo "make cluster - the production path here: PostgreSQL, Temporal server + Web UI on it, two workers (make cluster-stop)"
+	@echo "make test-cluster - the workflow, CLI, crash and outage suites against that cluster"
 	@echo "make charter-reference - regenerate charters/charter.schema.json and README's charter reference from the model"
 
 $(INSTALLED): pyproject.toml
@@ -53,6 +56,28 @@ test: $(INSTALLED) temporal chromium lint
 # Pure rules, views and recorded-history replays: no server, no store, no browser.
 test-unit: $(INSTALLED)
 	$(PY) -m pytest tests/unit
+
+# The production path on this machine (README): PostgreSQL, the Temporal server on it (four services,
+# SQL visibility), its Web UI and two workers, state in .data/cluster. Binaries built once per machine.
+cluster: $(INSTALLED)
+	$(PY) -m devtools.cluster start
+
+cluster-stop: $(INSTALLED)
+	$(PY) -m devtools.cluster stop
+
+cluster-status: $(INSTALLED)
+	@$(PY) -m devtools.cluster status
+
+# What talks to Temporal, on the cluster instead of a dev server: the workflow, CLI, crash, outage and
+# browser suites (store-only and pure tests add nothing there; `make test` runs them).
+CLUSTER_TESTS := $(addprefix tests/integration/test_,charter_signing.py gate_decisions.py hostile_input.py \
+	lifecycle_workflow.py portfolio.py slack_interactions.py task_ownership.py trustworthy_record.py \
+	update_validation.py verified_acts.py) \
+	$(addprefix tests/e2e/test_,cli.py demo.py email_links.py outages.py secrets.py web_ui.py worker_crashes.py \
+	worker_start.py)
+
+test-cluster: cluster chromium
+	env $$($(PY) -m devtools.cluster test-env) $(PY) -m pytest $(CLUSTER_TESTS)
 
 server: $(INSTALLED) temporal
 	@mkdir -p $(dir $(TEMPORAL_DB))

@@ -1,6 +1,9 @@
 """Run the partnership worker: workflows and activities, against TEMPORAL_ADDRESS.
 
 python worker.py        # Ctrl-C or SIGTERM shuts it down gracefully
+
+With PARTNERSHIPS_METRICS_PORT set it serves /metrics, /healthz and /readyz on that port
+(README: Operating it); PARTNERSHIPS_LOG_FORMAT=json logs one JSON object per line.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import Messenger, StepRecorder
 from partnerships.adapters.config import Settings
+from partnerships.adapters.log_format import configure_logging
 from partnerships.adapters.notifiers import SlackNotConfigured, SlackNotifier, make_email_notifier, make_notifier
+from partnerships.adapters.observability import OperatorEndpoints, WorkerHealth, make_telemetry
 from partnerships.adapters.store import Store, StoreVanished, make_engine
 from partnerships.adapters.templates import MessageTexts, TaskList, load_task_templates, make_environment
 from partnerships.adapters.temporal_client import make_client
@@ -74,9 +79,11 @@ def build_worker(
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()  # until the settings say which format: a setting that does not load is logged too
     settings = Settings()
-    client = await make_client(settings)
+    configure_logging(settings.log_format)
+    telemetry = make_telemetry(settings)
+    client = await make_client(settings, runtime=telemetry.runtime)
     try:
         added = await register_missing(client, settings.temporal_namespace)
         if added:
@@ -110,11 +117,25 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     vanished: list[StoreVanished] = []
     watch = asyncio.create_task(_watch_store(store, stop, vanished))
+    health = WorkerHealth(client, settings.temporal_namespace, store)
+    endpoints = None
+    if settings.metrics_port is not None:
+        endpoints = OperatorEndpoints(telemetry, health, store)
+        try:
+            await endpoints.start(settings.metrics_host, settings.metrics_port)
+        except OSError as error:
+            logging.error("cannot serve metrics on %s:%s (%s)", settings.metrics_host, settings.metrics_port, error)
+            raise SystemExit(1) from None
     logging.info("worker polling %s on %s", settings.task_queue, settings.temporal_address)
     async with worker:
+        health.polling(worker)
         await stop.wait()
+        # Until the process exits, /healthz and /readyz say why it is going away.
+        health.stopping(str(vanished[0]) if vanished else "shutting down")
         logging.info("shutting down: finishing in-flight tasks")
     watch.cancel()
+    if endpoints is not None:
+        await endpoints.close()
     if vanished:
         logging.critical("%s", vanished[0])
         raise SystemExit(1)
@@ -140,6 +161,10 @@ def run() -> None:
         code = exit_.code if isinstance(exit_.code, int) else 1
     except KeyboardInterrupt:
         code = 130
+    except Exception:
+        # Logged, so that even this is one JSON line when the logs are JSON.
+        logging.exception("the worker stopped on an unexpected error")
+        code = 1
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from partnerships.engine import metrics
 from partnerships.engine.contracts import ActivityName, SendNotificationInput
 from partnerships.engine.notifier import (
     NOTIFIER_MISCONFIGURED,
@@ -94,7 +95,7 @@ class Messenger:
             return False
         # Not inside a store transaction: the notifier may take seconds to answer.
         notifier = self._email if self._email is not None and queued.notifier == self._email.name else self._notifier
-        with notifier_errors_as_temporal_errors():
+        with notifier_errors_as_temporal_errors(), _counted(notifier.name):
             reference = notifier.deliver(
                 OutgoingMessage(
                     key=queued.key,
@@ -130,6 +131,32 @@ def notifier_errors_as_temporal_errors() -> Iterator[None]:
         raise ApplicationError(str(error), type=NOTIFIER_MISCONFIGURED, non_retryable=True) from None
     except NotifierUnavailable as error:
         raise ApplicationError(str(error), type=NOTIFIER_UNAVAILABLE, next_retry_delay=error.retry_after) from None
+
+
+@contextmanager
+def _counted(notifier: str) -> Iterator[None]:
+    """Count a delivery and its failures on the worker's meter (outside an activity, as in a rebuild: not at all)."""
+    meter = activity.metric_meter() if activity.in_activity() else None
+    try:
+        yield
+    except Exception as error:
+        if meter is not None:
+            failed = metrics.NOTIFICATION_FAILURES
+            meter.create_counter(failed.name, failed.description).add(
+                1, {"notifier": notifier, "error": _failure_kind(error)}
+            )
+        raise
+    if meter is not None:
+        delivered = metrics.NOTIFICATIONS_DELIVERED
+        meter.create_counter(delivered.name, delivered.description).add(1, {"notifier": notifier})
+
+
+def _failure_kind(error: Exception) -> str:
+    if isinstance(error, NotifierMisconfigured):
+        return "misconfigured"
+    if isinstance(error, NotifierUnavailable):
+        return "unavailable"
+    return "other"
 
 
 def _retried_activity() -> bool:

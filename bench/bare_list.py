@@ -1,6 +1,8 @@
 """The floor for `partnerships list --phase walk --json`: the bare visibility query through the SDK.
 
 python -m bench.bare_list --address HOST:PORT     # prints the rows as JSON, like the CLI
+
+The namespace is TEMPORAL_NAMESPACE's, as the CLI's is (default: "default").
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from temporalio.client import Client
@@ -20,7 +23,7 @@ async def bare_rows(client: Client) -> list[dict[str, str]]:
 
 
 async def main(address: str) -> None:
-    client = await Client.connect(address)
+    client = await Client.connect(address, namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"))
     sys.stdout.write(json.dumps(await bare_rows(client), indent=2) + "\n")
 
 

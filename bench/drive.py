@@ -2,16 +2,30 @@
 
 Both drivers wait the same way: they poll `describe()` for the step search attribute, which the
 server answers from its own state, without asking the worker (the status query would).
+
+Both send their Updates the same way too (`UpdateSender`): each carries its own Update id, an
+RPC timeout is retried with that id (the server answers a retry of an Update it already ran
+with the first outcome, so nothing is applied twice) and counted as a timeout, never as a
+refusal; only the workflow's own validator refuses. Each Update's latency, from the first
+attempt to its outcome, is recorded for the report.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.service import RPCError, RPCStatusCode
 
 from bench.skeleton import SkeletonInput, SkeletonWorkflow, stage_marker
 from devtools.samples import sample_scorecard
@@ -24,6 +38,7 @@ from partnerships.domain.lifecycle import (
     CompleteTaskRequest,
     DecisionRequest,
     ExitRequest,
+    Partnership,
     PilotResultRequest,
     RecommitRequest,
     ScorecardRequest,
@@ -34,6 +49,7 @@ from partnerships.domain.lifecycle import (
     WalkResultRequest,
 )
 from partnerships.engine import visibility
+from partnerships.engine.refusals import problems_of
 from partnerships.service import commands as service
 from workflows import PartnershipWorkflow
 
@@ -44,19 +60,30 @@ REVIEWER = "lee@ourco.example"
 # Every poll is a describe() on the dev server: at 50 ms, 50 drivers cost it more CPU than the engine did.
 POLL_SECONDS = 0.2
 WAIT_TIMEOUT = 300.0
+# One attempt of an Update waits this long for its outcome; a timed-out attempt is sent again
+# with the same Update id until UPDATE_BUDGET has passed since the first.
+UPDATE_RPC_TIMEOUT = timedelta(seconds=30)
+UPDATE_BUDGET = 300.0
+# What a client sees when the server is too busy to answer in time: worth another attempt.
+RETRYABLE = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED)
 
+
+# Workflow ids start with this (partnership-bench-..., bench-skeleton-...): on a shared cluster the
+# bench's workflows are told apart from everyone else's by id, and run on task queues of their own.
+ID_PREFIX = "bench"
 
 # The bench's people sign their acts like anyone else's (throwaway keys, made per run).
 KEYRING = Keyring()
 
 
-def bench_charter() -> Charter:
+def bench_charter(prefix: str = "bench") -> Charter:
     """The Acme example, unique, with the shortest phases and the longest windows the framework allows.
 
-    Long windows: no reminder, escalation or policy decision fires while the driver is acting.
+    Long windows: no reminder, escalation or policy decision fires while the driver is acting
+    (the bench's time scale also sets a review window of its own, far longer than an Update takes).
     """
     data = load_charter(EXAMPLE_CHARTER).model_dump(mode="json")
-    data["slug"] = f"bench-{uuid.uuid4().hex[:12]}"
+    data["slug"] = f"{prefix}-{uuid.uuid4().hex[:12]}"
     data["timeline"]["crawl"]["weeks"] = 4
     data["timeline"]["walk"]["weeks"] = 8
     data["governance"]["review_window_days"] = 30
@@ -66,9 +93,108 @@ def bench_charter() -> Charter:
 
 @dataclass
 class Anomalies:
-    """Things that make a lifecycle's history differ from the reference one (counted, not hidden)."""
+    """Things that make a lifecycle's history differ from the reference one (counted, not hidden).
+
+    `refused`: requests the workflow's validator refused (a person would see the same message);
+    `policy_first`: gate reviews policy had decided before the driver's decision landed, seen
+    by reading the partnership's state after the refusal, not assumed from it.
+    """
 
     refused: list[str] = field(default_factory=list)
+    policy_first: list[str] = field(default_factory=list)
+
+
+class UpdateTimedOut(Exception):
+    """An Update got no outcome within UPDATE_BUDGET, over every attempt: the server was too slow."""
+
+
+@dataclass
+class UpdateStats:
+    """Every Update one side sent: its latency (first attempt to outcome) and how it ended."""
+
+    latencies: list[float] = field(default_factory=list)
+    # Attempts that timed out (or found the server unavailable) and were sent again.
+    timeouts: int = 0
+    # Attempts the server turned away because the workflow's task had just failed (it was
+    # retried on the worker, a timed-out workflow task under load): sent again too.
+    not_ready: int = 0
+    # Refused by the workflow's validator (a person's mistake, or a deadline that passed) ...
+    refusals: int = 0
+    # ... against failed in the handler (a defect, not a refusal).
+    errors: int = 0
+    # Updates that never got an outcome (UpdateTimedOut).
+    failed: int = 0
+
+    def record(self, seconds: float) -> None:
+        self.latencies.append(seconds)
+
+
+@dataclass
+class UpdateSender:
+    """Sends Updates to one side's workflows: retries timeouts with the same id, times each one."""
+
+    client: Client
+    stats: UpdateStats = field(default_factory=UpdateStats)
+
+    async def send(self, handle: WorkflowHandle[Any, Any], update: Any, args: list[Any]) -> Any:
+        update_id = f"bench-{uuid.uuid4().hex}"
+        began = time.perf_counter()
+        while True:
+            try:
+                # The SDK keeps asking while the server answers "admitted, not yet accepted" (no
+                # worker took the workflow task yet): the attempt gets a deadline of its own.
+                result = await asyncio.wait_for(
+                    handle.execute_update(update, args=args, id=update_id, rpc_timeout=UPDATE_RPC_TIMEOUT),
+                    UPDATE_RPC_TIMEOUT.total_seconds() + 5,
+                )
+            except WorkflowUpdateFailedError as error:
+                if problems_of(error.cause) is None:
+                    self.stats.errors += 1
+                else:
+                    self.stats.refusals += 1
+                self.stats.record(time.perf_counter() - began)
+                raise
+            except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+                self.stats.timeouts += 1
+            except RPCError as error:
+                if error.status in RETRYABLE:
+                    self.stats.timeouts += 1
+                elif _not_ready(error):
+                    self.stats.not_ready += 1
+                else:
+                    raise
+            else:
+                self.stats.record(time.perf_counter() - began)
+                return result
+            if time.perf_counter() - began > UPDATE_BUDGET:
+                self.stats.failed += 1
+                raise UpdateTimedOut(f"{handle.id}: {getattr(update, '__name__', update)} got no outcome")
+            await asyncio.sleep(POLL_SECONDS)
+
+
+def _not_ready(error: RPCError) -> bool:
+    """The server's WorkflowNotReadyFailure: the Update was not admitted; try again."""
+    return error.status is RPCStatusCode.FAILED_PRECONDITION and any(
+        detail.type_url.endswith("WorkflowNotReadyFailure") for detail in error.grpc_status.details
+    )
+
+
+# Until a run sets its own: the reference lifecycle and the long partnership are timed too.
+_senders: dict[str, UpdateSender] = {}
+
+
+def sender(client: Client, side: str = "engine") -> UpdateSender:
+    """The sender for a side; `reset_stats` starts a fresh count (the burst's figures)."""
+    if side not in _senders or _senders[side].client is not client:
+        _senders[side] = UpdateSender(client)
+    return _senders[side]
+
+
+def reset_stats(client: Client) -> tuple[UpdateStats, UpdateStats]:
+    """Fresh counters for the engine's and the skeleton's Updates: (engine, skeleton)."""
+    engine, skeleton = UpdateSender(client), UpdateSender(client)
+    _senders["engine"], _senders["skeleton"] = engine, skeleton
+    return engine.stats, skeleton.stats
 
 
 # ----------------------------------------------------------------- waiting
@@ -97,7 +223,18 @@ async def wait_for_step(client: Client, workflow_id: str, phase: str | None, ste
 
 
 async def _update(client: Client, slug: str, update: Any, request: Any) -> Any:
-    return await service.update(client, slug, update, request, KEYRING.signer_for(request.actor))
+    """As `service.update` (the CLI's path), through the sender: the same proof, a refusal is `Refused`."""
+    handle = service.handle_for(client, slug)
+    proof = KEYRING.signer_for(request.actor).prove(handle.id, update.__name__, request)
+    try:
+        return await sender(client).send(handle, update, [request, proof])
+    except WorkflowUpdateFailedError as error:
+        raise service.Refused(service.rejection_problems(error)) from None
+
+
+async def state(client: Client, slug: str) -> Partnership:
+    """The partnership as the workflow holds it (the status query `partnerships status` uses)."""
+    return (await service.status(client, slug)).partnership
 
 
 async def sign_both(client: Client, slug: str) -> None:
@@ -116,16 +253,29 @@ async def record_pilots(client: Client, charter: Charter) -> None:
 
 
 async def decide_go(client: Client, slug: str, anomalies: Anomalies, reason: str = "") -> None:
+    """Decide go at the open review. A refusal is looked into, in the workflow's state, not guessed at."""
     request = DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO, reason=reason)
     try:
         await _update(client, slug, PartnershipWorkflow.decide, request)
+        return
     except service.Refused as refused:
-        # Policy decided first, or the period ended before the driver's evidence landed (a busy
-        # machine): the lifecycle goes on, its history has extra events, and the run counts it.
         anomalies.refused.append(str(refused))
-        if any(problem.startswith("reason:") for problem in refused.problems):
-            late = request.model_copy(update={"reason": "evidence landed after the review opened (bench driver)"})
-            await _update(client, slug, PartnershipWorkflow.decide, late)
+        problems = refused.problems
+    if any(problem.startswith("reason:") for problem in problems):
+        # The gate was judged on evidence that had not landed yet: decide again, with a reason.
+        late = request.model_copy(update={"reason": "evidence landed after the review opened (bench driver)"})
+        await _update(client, slug, PartnershipWorkflow.decide, late)
+        return
+    now = await state(client, slug)
+    last = now.reviews[-1] if now.reviews else None
+    if now.review is None and last is not None and last.decision is not None and last.decision.by_policy:
+        anomalies.policy_first.append(f"{slug}: {last.label} decided by policy ({last.decision.outcome.value})")
+        if last.decision.outcome is Outcome.GO:
+            return
+    raise RuntimeError(
+        f"{slug}: the go decision was refused ({'; '.join(problems)}); "
+        f"the partnership is in {now.phase.value}/{now.step.value}"
+    )
 
 
 async def record_walk(client: Client, slug: str) -> None:
@@ -167,7 +317,7 @@ async def exit_and_wind_down(client: Client, charter: Charter) -> None:
 async def start(
     client: Client, task_queue: str, scale: TimeScale
 ) -> tuple[Charter, WorkflowHandle[PartnershipWorkflow, Any]]:
-    charter = bench_charter()
+    charter = bench_charter(ID_PREFIX)
     handle = await service.start_partnership(client, charter, task_queue=task_queue, time_scale=scale)
     return charter, handle
 
@@ -224,9 +374,18 @@ async def into_walk(client: Client, workflow_id: str, anomalies: Anomalies) -> N
 # --------------------------------------------------------------- skeleton
 
 
+async def _step(client: Client, workflow_id: str, sent: int) -> None:
+    handle = client.get_workflow_handle_for(SkeletonWorkflow.run, workflow_id)
+    await sender(client, "skeleton").send(handle, SkeletonWorkflow.step, [sent])
+
+
+def skeleton_id() -> str:
+    return f"{ID_PREFIX}-skeleton-{uuid.uuid4().hex[:12]}"
+
+
 async def full_skeleton(client: Client, task_queue: str, plan: SkeletonInput) -> tuple[str, str]:
     """The floor's lifecycle: wait for each stage like the real driver waits, send as many Updates."""
-    workflow_id = f"skeleton-{uuid.uuid4().hex[:12]}"
+    workflow_id = skeleton_id()
     handle = await client.start_workflow(SkeletonWorkflow.run, plan, id=workflow_id, task_queue=task_queue)
     sent = 0
     for run_index, run in enumerate(plan.runs):
@@ -235,19 +394,15 @@ async def full_skeleton(client: Client, task_queue: str, plan: SkeletonInput) ->
                 await wait_for_step(client, workflow_id, None, stage_marker(run_index, stage_index))
             for _ in range(stage.updates):
                 sent += 1
-                await client.get_workflow_handle_for(SkeletonWorkflow.run, workflow_id).execute_update(
-                    SkeletonWorkflow.step, sent
-                )
+                await _step(client, workflow_id, sent)
     await handle.result()
     assert handle.first_execution_run_id is not None
     return workflow_id, handle.first_execution_run_id
 
 
 async def open_skeleton(client: Client, task_queue: str, plan: SkeletonInput) -> str:
-    workflow_id = f"skeleton-{uuid.uuid4().hex[:12]}"
+    workflow_id = skeleton_id()
     await client.start_workflow(SkeletonWorkflow.run, plan, id=workflow_id, task_queue=task_queue)
     for sent in range(1, plan.runs[0].stages[0].updates + 1):
-        await client.get_workflow_handle_for(SkeletonWorkflow.run, workflow_id).execute_update(
-            SkeletonWorkflow.step, sent
-        )
+        await _step(client, workflow_id, sent)
     return workflow_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import statistics
 import sys
@@ -114,14 +115,70 @@ def idle_skeleton_plan(open_partnership: RunHistory) -> SkeletonInput:
 # ------------------------------------------------------------ throughput
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (p95: fraction 0.95) of `values`; 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class UpdateLatency:
+    """One side's Updates during the burst: seconds from the first attempt to the outcome."""
+
+    count: int
+    p50: float
+    p95: float
+    max: float
+    timeouts: int
+    not_ready: int
+    refusals: int
+    errors: int
+    failed: int
+
+    @classmethod
+    def of(cls, stats: drive.UpdateStats) -> UpdateLatency:
+        values = stats.latencies
+        return cls(
+            count=len(values),
+            p50=percentile(values, 0.5),
+            p95=percentile(values, 0.95),
+            max=max(values, default=0.0),
+            timeouts=stats.timeouts,
+            not_ready=stats.not_ready,
+            refusals=stats.refusals,
+            errors=stats.errors,
+            failed=stats.failed,
+        )
+
+
 @dataclass
 class Throughput:
     lifecycles: int
     concurrency: int
     seconds_per_week: float
+    review_window_seconds: float | None
     lifecycle_seconds: float
     skeleton_seconds: float
     refused_decisions: int
+    policy_first: int
+    engine_updates: UpdateLatency
+    skeleton_updates: UpdateLatency
+    # The shortest deadline the driver can miss while it waits on the server: a charter expires
+    # unsigned this long after it starts (both signatures must land before).
+    shortest_deadline_seconds: float
+
+    @property
+    def update_p95_ratio(self) -> float:
+        return self.engine_updates.p95 / self.skeleton_updates.p95 if self.skeleton_updates.p95 else math.inf
+
+    @property
+    def deadline_margin(self) -> float:
+        """How many times the slowest Update (either side) fits in the shortest deadline."""
+        slowest = max(self.engine_updates.max, self.skeleton_updates.max)
+        return self.shortest_deadline_seconds / slowest if slowest else math.inf
 
     @property
     def lifecycles_per_second(self) -> float:
@@ -154,17 +211,24 @@ async def lifecycles_vs_floor(
     qbrs: int,
 ) -> tuple[Throughput, list[tuple[str, str]]]:
     anomalies = drive.Anomalies()
+    engine_stats, skeleton_stats = drive.reset_stats(client)
     lifecycle_seconds, lifecycles = await bounded(
         count, concurrency, lambda: drive.full_lifecycle(client, engine.task_queue, scale, qbrs, anomalies)
     )
     skeleton_seconds, _ = await bounded(count, concurrency, lambda: drive.full_skeleton(client, floor.task_queue, plan))
+    signing = drive.bench_charter().signing
     figures = Throughput(
         lifecycles=count,
         concurrency=concurrency,
         seconds_per_week=scale.seconds_per_week,
+        review_window_seconds=scale.review_window_seconds,
         lifecycle_seconds=lifecycle_seconds,
         skeleton_seconds=skeleton_seconds,
         refused_decisions=len(anomalies.refused),
+        policy_first=len(anomalies.policy_first),
+        engine_updates=UpdateLatency.of(engine_stats),
+        skeleton_updates=UpdateLatency.of(skeleton_stats),
+        shortest_deadline_seconds=scale.days(signing.expire_after_days).total_seconds(),
     )
     return figures, lifecycles
 
@@ -249,11 +313,19 @@ class WorkerMemory:
         return self.engine_kib_per_workflow / self.floor_kib_per_workflow
 
 
+# An activity that keeps failing (a store that stays busy) would keep a workflow unsettled for good.
+SETTLE_TIMEOUT = 120.0
+
+
 async def settled(client: Client, workflow_ids: list[str]) -> None:
     """Wait until the last workflows started have no activity left to run: the worker is at rest."""
+    deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
     for workflow_id in workflow_ids[-5:]:
         handle = client.get_workflow_handle(workflow_id)
         while (await handle.describe()).raw_description.pending_activities:
+            if asyncio.get_running_loop().time() > deadline:
+                print(f"{workflow_id} still has activities pending after {SETTLE_TIMEOUT:.0f} s", file=sys.stderr)
+                break
             await asyncio.sleep(0.2)
     await asyncio.sleep(2)
 
@@ -385,7 +457,8 @@ async def move_into_walk(client: Client, workflow_ids: list[str], concurrency: i
     anomalies = drive.Anomalies()
     pending = iter(workflow_ids)
     await bounded(len(workflow_ids), concurrency, lambda: drive.into_walk(client, next(pending), anomalies))
-    return len(workflow_ids) - len(anomalies.refused)
+    # A refused go either went through again with a reason or was a go by policy (into_walk raises otherwise).
+    return len(workflow_ids)
 
 
 def unique_queue(name: str) -> str:

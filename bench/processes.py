@@ -64,29 +64,56 @@ async def dev_server(work_dir: Path) -> AsyncIterator[DevServer]:
         await stop(process)
 
 
+async def exited(process: asyncio.subprocess.Process) -> int:
+    """The exit code, once the process is gone.
+
+    Not `process.wait()`: that also waits for the process's pipes to close, and twice on this
+    machine a worker that died under the burst (a segfault in the SDK's native threads) left
+    `wait()` pending for good while its exit code was already known.
+    """
+    while process.returncode is None:
+        await asyncio.sleep(0.5)
+    return process.returncode
+
+
 async def stop(process: asyncio.subprocess.Process) -> None:
     if process.returncode is not None:
         return
     process.terminate()
     try:
-        await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+        await asyncio.wait_for(exited(process), STOP_TIMEOUT)
     except TimeoutError:
         process.kill()
-        await process.wait()
+        await asyncio.wait_for(exited(process), STOP_TIMEOUT)
+
+
+# Workers that died during a run and were replaced (the SDK's native runtime segfaulted once
+# under load on the 2-core machine): the report lists them, since they cost the figures time.
+RESTARTS: list[str] = []
 
 
 @dataclass
 class WorkerProcess:
     process: asyncio.subprocess.Process
     task_queue: str
+    side: str = ""
+    address: str = ""
+    database_url: str = ""
+    # Set before the bench stops (or kills) it on purpose: an exit is then not a crash.
+    stopping: bool = False
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
+    async def kill(self) -> None:
+        self.stopping = True
+        if self.process.returncode is None:
+            self.process.kill()
+        await exited(self.process)
 
-@contextlib.asynccontextmanager
-async def worker_process(side: str, task_queue: str, address: str, database_url: str) -> AsyncIterator[WorkerProcess]:
+
+async def _spawn(side: str, task_queue: str, address: str, database_url: str) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -101,14 +128,42 @@ async def worker_process(side: str, task_queue: str, address: str, database_url:
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
     )
+    assert process.stdout is not None
     try:
-        assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), WORKER_START_TIMEOUT)
-        if line.strip() != b"ready":
-            raise RuntimeError(f"the {side} worker did not start (exit code {process.returncode})")
-        yield WorkerProcess(process=process, task_queue=task_queue)
-    finally:
+    except TimeoutError:
+        line = b""
+    if line.strip() != b"ready":
         await stop(process)
+        raise RuntimeError(f"the {side} worker did not start (exit code {process.returncode})")
+    return process
+
+
+async def _supervise(worker: WorkerProcess) -> None:
+    """A worker that exits while the bench still needs it is reported and replaced on its queue:
+    its workflows wait in Temporal meanwhile, so the run goes on instead of waiting forever."""
+    while True:
+        code = await exited(worker.process)
+        if worker.stopping:
+            return
+        RESTARTS.append(f"{worker.side} worker (pid {worker.process.pid}) exited with {code}")
+        print(f"the {worker.side} worker exited with {code}: starting another on {worker.task_queue}", file=sys.stderr)
+        worker.process = await _spawn(worker.side, worker.task_queue, worker.address, worker.database_url)
+
+
+@contextlib.asynccontextmanager
+async def worker_process(side: str, task_queue: str, address: str, database_url: str) -> AsyncIterator[WorkerProcess]:
+    process = await _spawn(side, task_queue, address, database_url)
+    worker = WorkerProcess(process, task_queue, side, address, database_url)
+    supervisor = asyncio.create_task(_supervise(worker))
+    try:
+        yield worker
+    finally:
+        worker.stopping = True
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+            await supervisor
+        await stop(worker.process)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.history import RunHistory
-from bench.measure import HistorySize, Portfolio, Throughput, WorkerMemory
+from bench.measure import HistorySize, Portfolio, Throughput, UpdateLatency, WorkerMemory
+from bench.processes import RESTARTS
 
 # The targets.
 MIN_THROUGHPUT_RATIO = 0.7
@@ -21,6 +22,9 @@ MAX_EVENTS_PER_LIFECYCLE = 200
 MAX_LONG_CURRENT_RUN_EVENTS = 300  # strictly below
 MAX_MEMORY_RATIO = 1.5
 MAX_PORTFOLIO_RATIO = 1.5
+MAX_UPDATE_P95_RATIO = 1.5
+# The driver's deadlines must outlast the slowest Update it measured, by this much at least.
+MIN_DEADLINE_MARGIN = 2.0
 
 
 @dataclass
@@ -81,6 +85,41 @@ def print_table(results: Results, console: Console) -> None:
             f"{t.ratio:.2f}",
             f"≥ {MIN_THROUGHPUT_RATIO}",
             _verdict(t.ratio >= MIN_THROUGHPUT_RATIO),
+        )
+        e, f = t.engine_updates, t.skeleton_updates
+        table.add_row(
+            f"Update latency p95 under that burst ({e.count} / {f.count} Updates)",
+            f"{e.p95:.2f} s",
+            f"{f.p95:.2f} s",
+            f"{t.update_p95_ratio:.2f}",
+            f"≤ {MAX_UPDATE_P95_RATIO}",
+            _verdict(t.update_p95_ratio <= MAX_UPDATE_P95_RATIO),
+        )
+        table.add_row("  p50 / max", _p50_max(e), _p50_max(f), "", "", "")
+        table.add_row(
+            "  attempts sent again (timed out / workflow not ready) / refused / failed in handler / no outcome",
+            _outcomes(e),
+            _outcomes(f),
+            "",
+            "0 failed",
+            _verdict(e.errors == e.failed == f.errors == f.failed == 0),
+        )
+        window = "" if t.review_window_seconds is None else f", review window {t.review_window_seconds:g} s"
+        table.add_row(
+            f"  shortest deadline (charter expiry {t.shortest_deadline_seconds:.1f} s{window}) / slowest Update",
+            "",
+            "",
+            f"{t.deadline_margin:.1f}x",
+            f"≥ {MIN_DEADLINE_MARGIN:g}x",
+            _verdict(t.deadline_margin >= MIN_DEADLINE_MARGIN),
+        )
+        table.add_row(
+            "  go decisions refused / of which policy decided first",
+            f"{t.refused_decisions} / {t.policy_first}",
+            "",
+            "",
+            "",
+            "",
         )
     if h is not None:
         table.add_row(
@@ -154,11 +193,21 @@ def print_table(results: Results, console: Console) -> None:
             _verdict(p.in_process_ratio <= MAX_PORTFOLIO_RATIO),
         )
     console.print(table)
+    for restart in RESTARTS:
+        console.print(f"[yellow]replaced during the run: {restart}[/yellow]")
     info = results.machine
     console.print(
         f"[dim]{info['cpus']} CPUs ({info['cpu_model']}), {info['ram_gib']} GiB RAM, Python {info['python']}; "
         f"benchmark took {results.total_seconds:.0f} s[/dim]"
     )
+
+
+def _p50_max(latency: UpdateLatency) -> str:
+    return f"{latency.p50:.2f} / {latency.max:.2f} s"
+
+
+def _outcomes(latency: UpdateLatency) -> str:
+    return f"{latency.timeouts} / {latency.not_ready} / {latency.refusals} / {latency.errors} / {latency.failed}"
 
 
 def _run_json(run: RunHistory) -> dict[str, Any]:
@@ -168,6 +217,7 @@ def _run_json(run: RunHistory) -> dict[str, Any]:
 def as_json(results: Results) -> dict[str, Any]:
     t, h, m, p = results.throughput, results.history, results.memory, results.portfolio
     figures: dict[str, Any] = {"machine": results.machine, "total_seconds": round(results.total_seconds, 1)}
+    figures["worker_restarts"] = list(RESTARTS)
     figures["options"] = vars(results.options)
     if t is not None:
         figures["throughput"] = {
@@ -177,6 +227,13 @@ def as_json(results: Results) -> dict[str, Any]:
             "ratio": t.ratio,
             "target": MIN_THROUGHPUT_RATIO,
             "met": t.ratio >= MIN_THROUGHPUT_RATIO,
+            "engine_updates": vars(t.engine_updates),
+            "skeleton_updates": vars(t.skeleton_updates),
+            "update_p95_ratio": t.update_p95_ratio,
+            "update_p95_target": MAX_UPDATE_P95_RATIO,
+            "update_p95_met": t.update_p95_ratio <= MAX_UPDATE_P95_RATIO,
+            "deadline_margin": t.deadline_margin,
+            "deadline_margin_target": MIN_DEADLINE_MARGIN,
         }
     if h is not None:
         figures["history"] = {

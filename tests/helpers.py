@@ -6,16 +6,26 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError
+import pytest
+from temporalio import activity, worker
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowInput, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from devtools.postgres import POSTGRES_BIN, PostgresServer, free_port, postgres_available
 from devtools.samples import sample_scorecard as scorecard
 from partnerships.adapters.charter_file import load_charter
 from partnerships.adapters.config import REPO_ROOT, Settings
@@ -54,7 +64,149 @@ OUTSIDER = "eve@elsewhere.example"
 
 # Crawl (4 weeks) lasts 2 s, a review window (30 days) about 2 s, a quarter 6.5 s: room for a
 # busy machine to sign and record a pilot's evidence before the Crawl gate opens.
-FAST = TimeScale(seconds_per_week=0.5)
+# Phases and task due dates in half-seconds; people's windows (signing, gate reviews,
+# re-commitment) in minutes, so a busy machine's slow Updates never race an expiry or a
+# decision by policy.
+FAST = TimeScale(seconds_per_week=0.5, review_window_seconds=600)
+# For the tests of what happens when nobody acts: every deadline compressed alike.
+NOBODY_ACTS = TimeScale(seconds_per_week=0.5)
+
+# `make test-cluster` sets it: the suites run against that Temporal (the cluster's frontend,
+# `python -m devtools.cluster`) instead of a dev server of their own.
+CLUSTER_ADDRESS = os.environ.get("PARTNERSHIPS_TEST_TEMPORAL_ADDRESS") or None
+
+
+def devserver_only(why: str) -> pytest.MarkDecorator:
+    """Skip on the cluster a test that needs a dev server of its own (it restarts one, or needs its UI)."""
+    return pytest.mark.skipif(CLUSTER_ADDRESS is not None, reason=f"dev server only: {why}")
+
+
+class StartedWorkflows(Interceptor, worker.Interceptor):
+    """The workflows a session started or ran: on the cluster, which outlives the session, it ends them.
+
+    A client interceptor sees what the session's client starts; as a worker interceptor too
+    (workers made with that client take it up) it sees the partnerships the session's workers
+    ran, which the CLI started in a subprocess. Tests with a client of their own are swept up
+    by their task queue: a test's (`test-…`) that no worker has polled for minutes, whichever
+    session of the last day left it.
+    """
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.since = datetime.now(UTC) - timedelta(days=1)
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _RecordingStarts(next, self.ids)
+
+    def intercept_activity(self, next: worker.ActivityInboundInterceptor) -> worker.ActivityInboundInterceptor:
+        return _RecordingActivities(next, self.ids)
+
+    async def terminate_running(self, client: Client) -> None:
+        """Terminate those still running: with no worker on their test task queue they would wait for ever."""
+        limit = asyncio.Semaphore(16)
+
+        async def terminate(workflow_id: str) -> None:
+            async with limit:
+                try:
+                    await client.get_workflow_handle(workflow_id).terminate(reason="test session ended")
+                except RPCError as error:
+                    if error.status != RPCStatusCode.NOT_FOUND:  # already closed
+                        raise
+
+        await asyncio.gather(*(terminate(workflow_id) for workflow_id in sorted(self.ids)))
+        # Another session may be running on the same cluster: only a test queue nobody polls is abandoned.
+        since = self.since.isoformat().replace("+00:00", "Z")
+        abandoned: dict[str, bool] = {}
+        async for execution in client.list_workflows(f'ExecutionStatus="Running" AND StartTime >= "{since}"'):
+            queue = execution.task_queue
+            if queue.startswith("test-"):
+                if queue not in abandoned:
+                    abandoned[queue] = not await _pollers(client, queue)
+                if abandoned[queue]:
+                    await terminate(execution.id)
+
+
+async def _pollers(client: Client, task_queue: str) -> list[str]:
+    """Who polled the task queue for workflow tasks in the last minutes (Temporal keeps them a while)."""
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return [poller.identity for poller in described.pollers]
+
+
+class _RecordingActivities(worker.ActivityInboundInterceptor):
+    def __init__(self, next: worker.ActivityInboundInterceptor, ids: set[str]) -> None:
+        super().__init__(next)
+        self._ids = ids
+
+    async def execute_activity(self, input: worker.ExecuteActivityInput) -> Any:
+        if workflow_id := activity.info().workflow_id:
+            self._ids.add(workflow_id)
+        return await super().execute_activity(input)
+
+
+class _RecordingStarts(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, ids: set[str]) -> None:
+        super().__init__(next)
+        self._ids = ids
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        self._ids.add(input.id)
+        return await super().start_workflow(input)
+
+
+# The stores the engine supports: a test marked `every_store` runs on each of them.
+STORES = ("sqlite", "postgresql")
+
+
+def postgres_missing() -> str | None:
+    """Why the PostgreSQL store tests cannot run here, or None when they can."""
+    if not postgres_available():
+        return f"PostgreSQL is not in {POSTGRES_BIN} (apt-get install postgresql-15, or set PARTNERSHIPS_POSTGRES_BIN)"
+    if find_spec("psycopg") is None:
+        return "psycopg is not installed in this venv (it is a dev dependency: make the venv again)"
+    return None
+
+
+@dataclass
+class PostgresStores:
+    """A PostgreSQL server of this machine for the test session, handing out fresh databases."""
+
+    server: PostgresServer
+    admin: Any  # a psycopg connection to the server's `postgres` database, in autocommit
+
+    @classmethod
+    def start(cls, folder: Path) -> PostgresStores:
+        import psycopg
+
+        server = PostgresServer(folder, free_port())
+        server.start()
+        admin = psycopg.connect(
+            host="127.0.0.1",
+            port=server.port,
+            user=server.user,
+            password=server.password,
+            dbname="postgres",
+            autocommit=True,
+        )
+        # Its sessions' clock is not UTC, as on many servers: the store must not depend on it.
+        admin.execute(f"ALTER ROLE {server.user} SET timezone = 'America/New_York'")
+        return cls(server, admin)
+
+    def new_database(self) -> str:
+        """A fresh, empty database as the store's URL (the session's server is removed at its end)."""
+        # One statement on an open connection: a third of the time `psql` takes.
+        name = f"store_{uuid.uuid4().hex[:16]}"
+        self.admin.execute(f'CREATE DATABASE "{name}"')
+        return self.server.url(name)
+
+    def stop(self) -> None:
+        self.admin.close()
+        self.server.stop()
 
 
 @asynccontextmanager
@@ -216,14 +368,16 @@ async def keep_history(client: Client, workflow_id: str, name: str, run_id: str 
 
 
 async def settle(client: Client, workflow_id: str, timeout: float = 30) -> int:
-    """Wait until the workflow is idle (no activity running, history not growing); its length."""
+    """Wait until the workflow is idle (no workflow task or activity pending, history not growing); its length."""
     handle = client.get_workflow_handle(workflow_id)
     previous = -1
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
-        description = await handle.describe()
+        description = (await handle.describe()).raw_description
         length = len((await handle.fetch_history()).events)
-        if length == previous and not description.raw_description.pending_activities:
+        # A busy machine may not have picked up a scheduled workflow task yet: that is not idle.
+        busy = description.pending_activities or description.HasField("pending_workflow_task")
+        if length == previous and not busy:
             return length
         previous = length
         await asyncio.sleep(0.2)
@@ -272,3 +426,13 @@ def filled_in(template: str) -> str:
         return shown
 
     return _PLACEHOLDER.sub(example, template)
+
+
+def tasks_due_next_year(settings: Settings, folder: Path) -> Settings:
+    """The same settings with task templates due a year after creation: tests that check an
+    act leaves no trace in the history need no overdue-task reminder firing meanwhile."""
+    templates = folder / "templates"
+    shutil.copytree(settings.templates_dir, templates)
+    tasks = templates / "tasks.yaml"
+    tasks.write_text(re.sub(r"due_in_weeks: \d+", "due_in_weeks: 52", tasks.read_text(encoding="utf-8")))
+    return settings.model_copy(update={"templates_dir": templates})

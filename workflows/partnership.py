@@ -53,8 +53,10 @@ with workflow.unsafe.imports_passed_through():
         StartPartnership,
         StepRecorded,
     )
+    from partnerships.engine.metrics import REFUSED_PROOF, REFUSED_RULES
     from partnerships.engine.proofs import NO_PROOF, Proof, problems_with_proof, remember_nonce
     from partnerships.engine.refusals import refusal
+    from workflows import metrics
     from workflows.deadline import Deadline
     from workflows.journal import StepJournal
 
@@ -210,6 +212,7 @@ class PartnershipWorkflow:
         if p.phase is Phase.RUN:
             self._note_tasks(TaskKind.QBR)
         self._journal.note_review(review)
+        metrics.review_opened(review)
         self._note_message(
             "review-opened", self._reviewers(), key=f"{review.id}:opened", review=views.review_facts(review)
         )
@@ -231,7 +234,12 @@ class PartnershipWorkflow:
             if action == "policy":
                 self._transitions.append(p.apply_policy_decision(workflow.now()))
                 return
-            audience = self._reviewers() if action == "reminder" else self._escalation_path()
+            if action == "reminder":
+                metrics.review_overdue(review)
+                audience = self._reviewers()
+            else:
+                metrics.review_escalated(review)
+                audience = self._escalation_path()
             self._note_message(f"review-{action}", audience, key=key, review=views.review_facts(review))
 
     async def _wind_down(self) -> None:
@@ -257,8 +265,15 @@ class PartnershipWorkflow:
             await self._write_everything_noted()
             task_due = p.next_task_due()
             wake = deadline if task_due is None or (deadline is not None and deadline <= task_due) else task_due
-            if await self._deadline.wait(wake, lambda: bool(self._transitions) or condition()):
-                return True
+
+            def woken(waited_for: datetime | None = task_due) -> bool:
+                # Tasks joining late (a step the store refused, written on retry) bring their own due dates.
+                return bool(self._transitions) or condition() or p.next_task_due() != waited_for
+
+            if await self._deadline.wait(wake, woken):
+                if self._transitions or condition():
+                    return True
+                continue
             self._remind_overdue_tasks()
             if deadline is not None and workflow.now() >= deadline:
                 return False
@@ -295,6 +310,7 @@ class PartnershipWorkflow:
             review = transition.decided_review
             if review is not None:
                 self._journal.note_review(review)
+                metrics.review_decided(review)
                 facts = views.review_facts(review)
                 everyone = [*self._reviewers(), *self._owners()]
                 key = review.id
@@ -402,7 +418,10 @@ class PartnershipWorkflow:
         if not isinstance(request, Request) or not isinstance(proof, Proof):
             # Sent with fewer or more arguments than (request, proof), the SDK hands over raw
             # values: refuse them here, before anything reads them as a request.
-            _refuse([NO_PROOF if proof is None else "request: send one request and its proof, as `partnerships` does"])
+            _refuse(
+                [NO_PROOF if proof is None else "request: send one request and its proof, as `partnerships` does"],
+                REFUSED_PROOF,
+            )
         update = workflow.current_update_info()
         _refuse(
             problems_with_proof(
@@ -415,7 +434,8 @@ class PartnershipWorkflow:
                 doors=self._start.doors,
                 seen_nonces=self._nonces,
                 now=workflow.now(),
-            )
+            ),
+            REFUSED_PROOF,
         )
 
     def _spend(self, request: Request, proof: Proof | None) -> None:
@@ -602,6 +622,8 @@ class PartnershipWorkflow:
         )
 
 
-def _refuse(problems: list[str]) -> None:
+def _refuse(problems: list[str], cause: str = REFUSED_RULES) -> None:
+    """In a validator: refuse the Update when there are problems (and count the refusal)."""
     if problems:
+        metrics.request_refused(cause)
         raise refusal(problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     # The private key your acts are signed with (`partnerships login` makes one); by default
     # id_ed25519 in ~/.config/partnerships (or $XDG_CONFIG_HOME/partnerships).
     key_file: Path | None = Field(None, validation_alias="PARTNERSHIPS_KEY_FILE")
+    # The worker's Prometheus metrics and health endpoints (/metrics, /healthz, /readyz): off when unset.
+    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias="PARTNERSHIPS_METRICS_PORT")
+    metrics_host: str = Field("127.0.0.1", validation_alias="PARTNERSHIPS_METRICS_HOST")
+    log_format: Literal["text", "json"] = Field("text", validation_alias="PARTNERSHIPS_LOG_FORMAT")
 
     @property
     def store_url(self) -> str:

@@ -11,12 +11,13 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, inspect, text
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy import Connection, Engine, event, func, inspect, make_url, text
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from partnerships.domain.lifecycle import GateReview
@@ -128,6 +129,8 @@ class ActRow(SQLModel, table=True):
 
 # How long a writer waits for SQLite's lock when its caller set no deadline.
 SQLITE_PATIENCE = 30.0
+# PostgreSQL advisory lock held while the schema is created or brought up to date (any fixed number).
+SCHEMA_LOCK = 7_341_205_118
 
 
 def make_engine(url: str) -> Engine:
@@ -142,31 +145,54 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_PATIENCE * 1000)}")
             cursor.close()
+    elif make_url(url).get_backend_name() == "postgresql":
+        # Time columns an older release made hold no time zone; PostgreSQL converts into them in
+        # the session's zone, which is the server's unless we say: UTC, as every row means it.
+        given = make_url(url).query.get("options")
+        options = " ".join([*([given] if isinstance(given, str) else given or []), "-c timezone=UTC"])
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    SQLModel.metadata.create_all(engine)
-    _add_missing_columns(engine)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Workers starting together on a new database would each create the same tables
+            # (one then fails on PostgreSQL's catalog): one at a time, until this transaction ends.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        SQLModel.metadata.create_all(connection)
+        _add_missing_columns(connection)
     return engine
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def _add_missing_columns(connection: Connection) -> None:
     """Bring a store made by an older release up to date.
 
     Columns are only ever added, and nullable, so this is the whole migration story so far.
     """
-    inspector = inspect(engine)
-    with engine.begin() as connection:
-        for table in SQLModel.metadata.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present:
-                    assert column.nullable, f"{table.name}.{column.name}: a new column must be nullable"
-                    kind = column.type.compile(dialect=engine.dialect)
-                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+    inspector = inspect(connection)
+    for table in SQLModel.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                assert column.nullable, f"{table.name}.{column.name}: a new column must be nullable"
+                kind = column.type.compile(dialect=connection.dialect)
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 class StoreVanished(RuntimeError):
     """The SQLite file the store opened was deleted or replaced: writing on would write into nothing."""
+
+
+class StoreUnreachable(RuntimeError):
+    """The store's database did not answer (the first line of what the driver said)."""
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What operators watch in the store: messages not delivered yet, and reviews nobody decided yet."""
+
+    pending_messages: int
+    oldest_pending_at: datetime | None
+    open_reviews: int
 
 
 class Store:
@@ -371,6 +397,25 @@ class Store:
             return len(rows)
 
     # ------------------------------------------------------------ reads
+
+    def probe(self) -> None:
+        """Raise `StoreVanished` or `StoreUnreachable` when the store cannot be used now (a health check)."""
+        self.check()
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as error:
+            raise StoreUnreachable(_first_line(error)) from None
+
+    def backlog(self) -> Backlog:
+        with self.session() as session:
+            pending, oldest = session.exec(
+                select(func.count(), func.min(NotificationRow.created_at)).where(NotificationRow.status != "delivered")
+            ).one()
+            open_reviews = session.exec(
+                select(func.count()).select_from(GateReviewRow).where(col(GateReviewRow.outcome).is_(None))
+            ).one()
+        return Backlog(pending_messages=pending, oldest_pending_at=oldest, open_reviews=open_reviews)
 
     def partnerships(self, phase: str | None = None) -> list[PartnershipRow]:
         with self.session() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from partnerships.adapters.config import Settings
@@ -17,7 +18,8 @@ class TemporalUnreachable(Exception):
         self.address = address
 
 
-async def make_client(settings: Settings) -> Client:
+async def make_client(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """Connected to the configured Temporal; `runtime` is the worker's when it exports metrics."""
     tls: TLSConfig | bool = settings.temporal_tls
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -32,6 +34,7 @@ async def make_client(settings: Settings) -> Client:
             api_key=api_key,
             tls=tls or bool(api_key),
             data_converter=DATA_CONVERTER,
+            runtime=runtime,
         )
     except RuntimeError as error:
         # The SDK's bridge reports a failed connection as a RuntimeError: name it here, once.

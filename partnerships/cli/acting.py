@@ -52,7 +52,8 @@ def start(
         typer.Option(
             "--review-window",
             help="With --time-scale: each gate review's window (e.g. 2m, 90s), so there is time to read "
-            "the gate; reminded after it, escalated at 1.5x, decided by policy at 2x.",
+            "the gate (reminded after it, escalated at 1.5x, decided by policy at 2x); signing and "
+            "re-commitment windows keep the charter's proportions to it.",
         ),
     ] = None,
     slug: Annotated[

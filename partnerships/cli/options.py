@@ -41,7 +41,7 @@ def parse_time_scale(text: str | None, review_window: str | None = None) -> Time
             raise UserError(
                 [
                     f"--review-window: '{review_window}' must last between "
-                    f"{rules.FASTEST_SECONDS_PER_WEEK:g} s and {rules.MAX_REVIEW_WINDOW_DAYS} days"
+                    f"{rules.SHORTEST_REVIEW_WINDOW_SECONDS} s and {rules.MAX_REVIEW_WINDOW_DAYS} days"
                 ]
             ) from None
         raise UserError(
@@ -57,7 +57,11 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _review_window_seconds(text: str) -> float:
+    """`2m`, `90s`, `1h`, `1d`, or a number of seconds."""
     match = _WINDOW.fullmatch(text)
     if match is None:
-        raise UserError([f"--review-window: '{text}' is not a duration; use e.g. 2m, 90s or 1h"])
+        try:
+            return float(text)
+        except ValueError:
+            raise UserError([f"--review-window: '{text}' is not a duration; use e.g. 2m, 90s or 1h"]) from None
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)[0]]

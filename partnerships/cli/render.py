@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -207,8 +207,14 @@ class TaskLine:
             overdue=task["status"] == "open" and due is not None and due < now,
         )
 
-    def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "due_at": self.due_at.isoformat() if self.due_at else None}
+
+def task_json(row: TaskRow) -> dict[str, Any]:
+    """A stored task as JSON, its times with their time zone (SQLite hands them back naive)."""
+    data = row.model_dump(mode="json")
+    for field in ("created_at", "due_at", "closed_at"):
+        moment = _aware(getattr(row, field))
+        data[field] = moment.isoformat() if moment else None
+    return data
 
 
 # Below this many columns a table would squeeze task ids: each task gets its own lines instead.

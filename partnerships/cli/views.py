@@ -35,6 +35,7 @@ from partnerships.cli.render import (
     print_record,
     print_tasks,
     rag_cell,
+    task_json,
 )
 
 if TYPE_CHECKING:
@@ -217,17 +218,21 @@ def tasks(
     store = Store(make_engine(Settings().store_url))
     now = datetime.now(UTC)
     rows = [
-        TaskLine.of(row, now)
+        (row, TaskLine.of(row, now))
         for row in store.tasks(
             service.workflow_id_of(reference) if reference else None,
             status=None if include_closed else "open",
         )
     ]
-    rows = [r for r in rows if (not overdue or r.overdue) and (mine is None or r.owner == mine.strip().lower())]
+    owner = None if mine is None else mine.strip().lower()
+    if owner is not None and "@" not in owner:
+        raise UserError([f"--owner: '{mine}' is not an email; tasks belong to people by their email"])
+    rows = [(row, line) for row, line in rows if (not overdue or line.overdue) and owner in (None, line.owner)]
     if as_json:
-        sys.stdout.write(json.dumps([r.as_json() for r in rows], indent=2) + "\n")
+        listed = [{**task_json(row), "overdue": line.overdue} for row, line in rows]
+        sys.stdout.write(json.dumps(listed, indent=2) + "\n")
         return
-    print_tasks(rows)
+    print_tasks([line for _, line in rows])
 
 
 @app.command()
@@ -237,6 +242,9 @@ def demo(
         "charters/acme-analytics.yaml"
     ),
     time_scale: Annotated[str, typer.Option("--time-scale", help="How fast time runs.")] = "1w=0.5s",
+    review_window: Annotated[
+        str, typer.Option("--review-window", help="How long people's waits last (reviews, signing).")
+    ] = "1m",
 ) -> None:
     """Drive an example partnership through every phase.
 
@@ -247,7 +255,7 @@ def demo(
     charter = load_charter(charter_file)
     stamp = datetime.now(UTC).strftime("%m%d-%H%M%S")
     charter = charter.model_copy(update={"slug": f"{charter.slug}-demo-{stamp}"})
-    run_async(drive(charter, parse_time_scale(time_scale), out))
+    run_async(drive(charter, parse_time_scale(time_scale, review_window), out))
 
 
 @app.command()

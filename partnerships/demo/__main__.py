@@ -122,7 +122,11 @@ def main() -> None:
         stamp = datetime.now(UTC).strftime("%m%d-%H%M%S")
         charter = charter.model_copy(update={"slug": f"{charter.slug}-demo-{stamp}"})
         seconds_per_week = float(os.environ.get("DEMO_SECONDS_PER_WEEK", "0.5"))
-        asyncio.run(drive(charter, TimeScale(seconds_per_week=seconds_per_week), console, inbox))
+        # People's waits (signing, reviews, re-commitment) get a minute's window: the demo acts in
+        # seconds, and a busy machine never lets a deadline pre-empt it.
+        window = float(os.environ.get("DEMO_REVIEW_WINDOW_SECONDS", "60"))
+        time_scale = TimeScale(seconds_per_week=seconds_per_week, review_window_seconds=window)
+        asyncio.run(drive(charter, time_scale, console, inbox))
 
         if os.environ.get("DEMO_EXIT") == "1":
             return

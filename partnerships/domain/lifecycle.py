@@ -66,8 +66,14 @@ class TimeScale(BaseModel):
     # A rehearsal's gate review window in seconds, instead of the charter's days compressed like
     # everything else: time for a person to read the gate before policy decides it.
     review_window_seconds: (
-        Annotated[float, Field(ge=rules.FASTEST_SECONDS_PER_WEEK, le=rules.MAX_REVIEW_WINDOW_DAYS * 86400)] | None
+        Annotated[float, Field(ge=rules.SHORTEST_REVIEW_WINDOW_SECONDS, le=rules.MAX_REVIEW_WINDOW_DAYS * 86400)] | None
     ) = None
+
+    @model_validator(mode="after")
+    def _own_review_window_only_in_rehearsal(self) -> TimeScale:
+        if self.review_window_seconds is not None and not self.is_rehearsal:
+            raise ValueError("review_window_seconds: only a rehearsal (compressed time) sets its own review window")
+        return self
 
     @property
     def is_rehearsal(self) -> bool:
@@ -84,9 +90,19 @@ class TimeScale(BaseModel):
 
     def review_window(self, charter_days: int) -> timedelta:
         """The gate review window: the charter's days in (compressed) time, or a rehearsal's own."""
+        return self.time_to_respond(charter_days, charter_days)
+
+    def time_to_respond(self, days: float, review_window_days: int) -> timedelta:
+        """How long people have to act (review, sign, re-commit), `days` by the charter.
+
+        A rehearsal with its own review window paces every wait for people by it, in the
+        charter's proportions (the review window becomes `review_window_seconds`), so nobody's
+        act is pre-empted by a deadline while they read; periods and task due dates stay compressed."""
         if self.review_window_seconds is not None:
-            return timedelta(seconds=self.review_window_seconds)
-        return self.days(charter_days)
+            # Never longer than the charter gives people for real.
+            seconds = min(self.review_window_seconds * days / review_window_days, days * rules.SECONDS_PER_DAY)
+            return timedelta(seconds=seconds)
+        return self.days(days)
 
     def weeks(self, weeks: float) -> timedelta:
         return timedelta(seconds=weeks * self.seconds_per_week)
@@ -409,6 +425,9 @@ class Partnership(BaseModel):
         """Stable id of one batch of tasks, so re-creating it is a no-op."""
         if kind is TaskKind.CRAWL_KICKOFF:
             return f"{self.workflow_id}:crawl-{self.crawl_attempt}"
+        if kind is TaskKind.WALK_KICKOFF:
+            # A restarted Crawl leads to a second Walk, whose kickoff tasks are new ones.
+            return f"{self.workflow_id}:walk-{self.crawl_attempt}"
         if kind is TaskKind.QBR:
             return f"{self.workflow_id}:qbr-{self.quarter}"
         return f"{self.workflow_id}:{kind.value}"
@@ -473,7 +492,10 @@ class Partnership(BaseModel):
         """Reminders, escalation and expiry for the signatures now awaited."""
         signing = self.charter.signing
         start = self.phase_started_at
-        days = self.time_scale.days
+
+        def days(count: float) -> timedelta:
+            return self.time_scale.time_to_respond(count, self.charter.governance.review_window_days)
+
         reminders = [
             start + days(d)
             for d in range(signing.remind_every_days, signing.escalate_after_days, signing.remind_every_days)

@@ -44,6 +44,9 @@ FASTEST_SECONDS_PER_WEEK = 0.05
 # A charter's review window is at most this long (reminder at the window, escalation at 1.5x,
 # decision by policy at 2x); a rehearsal's own window (`--review-window`) too.
 MAX_REVIEW_WINDOW_DAYS = 30
+# ...and at least this many seconds: a window is time for a person to read the gate.
+SHORTEST_REVIEW_WINDOW_SECONDS = 5
+SECONDS_PER_DAY = 86_400
 
 # Run is reviewed every quarter; a quarter is 13 weeks.
 WEEKS_PER_QUARTER = 13

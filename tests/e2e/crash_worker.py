@@ -1,6 +1,6 @@
 """A real worker process that kills itself (SIGKILL) in the middle of chosen activities.
 
-    CRASH_POINTS="TaskRow:walk-kickoff:invite,NotificationRow:review-1:opened" \
+    CRASH_POINTS="TaskRow:walk-1:invite,NotificationRow:review-1:opened" \
     CRASH_MARKERS=/tmp/markers python -m tests.e2e.crash_worker
 
 Each point is `<row type>:<substring of the row's key>`; the process dies right after

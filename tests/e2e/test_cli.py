@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 from typer.testing import CliRunner
 
@@ -73,6 +74,30 @@ def test_a_bad_time_scale_is_refused_before_anything_starts() -> None:
     assert result.output.strip() == "error: --time-scale: 'fast please' is not a time scale; use e.g. 1w=1s or 1w=2min"
 
 
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            ["--review-window", "2m"],
+            "error: --review-window: only a rehearsal (--time-scale) sets its own review window",
+        ),
+        (
+            ["--time-scale", "1w=1s", "--review-window", "soon"],
+            "error: --review-window: 'soon' is not a duration; use e.g. 2m, 90s or 1h",
+        ),
+        (
+            ["--time-scale", "1w=1s", "--review-window", "1s"],
+            "error: --review-window: '1s' must last between 5 s and 30 days",
+        ),
+    ],
+    ids=["without-a-rehearsal", "not-a-duration", "too-short"],
+)
+def test_a_bad_review_window_is_refused_before_anything_starts(options: list[str], expected: str) -> None:
+    result = runner.invoke(app, ["start", str(EXAMPLE_CHARTER), *options])
+    assert result.exit_code == 1
+    assert result.output.strip() == expected
+
+
 def test_an_unreachable_server_is_one_line_naming_the_address() -> None:
     result = runner.invoke(app, ["status", "acme"], env={"TEMPORAL_ADDRESS": "127.0.0.1:1"})
     assert result.exit_code == 1
@@ -80,14 +105,16 @@ def test_an_unreachable_server_is_one_line_naming_the_address() -> None:
     assert "Traceback" not in result.output
 
 
-async def _cli(settings: Settings, client: Client, *args: str, key: Path | None = None) -> tuple[int, str]:
+async def _cli(
+    settings: Settings, client: Client, *args: str, key: Path | None = None, columns: int = 200
+) -> tuple[int, str]:
     """Run the real `partnerships` executable, as a person would, signing with `key`."""
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "DATABASE_URL": settings.store_url,
         "PARTNERSHIPS_TASK_QUEUE": settings.task_queue,
-        "COLUMNS": "200",
+        "COLUMNS": str(columns),
     }
     if key is not None:
         env["PARTNERSHIPS_KEY_FILE"] = str(key)
@@ -120,7 +147,9 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
         return await _cli(settings, client, *args, key=key or (key_of(who) if who else None))
 
     async with running_worker(client, settings, store):
-        code, output = await cli("start", str(charter_file), "--time-scale", "1w=2s")
+        # Phases in seconds, but people's windows (signing, review) in minutes: a busy machine's slow
+        # commands never race an expiry.
+        code, output = await cli("start", str(charter_file), "--time-scale", "1w=2s", "--review-window", "10m")
         assert code == 0, output
         assert f"started {charter.workflow_id}" in output
         # The same file starts a second partnership under a slug of its own.
@@ -184,6 +213,11 @@ async def test_a_manager_drives_a_partnership_from_the_command_line(
         assert code == 0, output
         listed = [row for row in json.loads(output) if row["slug"] == slug]
         assert listed and listed[0]["step"] == "gate-review" and listed[0]["review_deadline"]
+        # In an 80-column terminal the table drops low-value columns, never the slug's end.
+        code, output = await _cli(settings, client, "list", "--phase", "crawl", columns=80)
+        assert code == 0, output
+        assert any(slug in line for line in output.splitlines()), output
+        assert "time in phase" not in output and all(len(line) <= 80 for line in output.splitlines())
 
         code, output = await cli("decide", slug, "go", "--as", "sam@acme.example")
         assert code == 1 and "is not a reviewer of this partnership" in output

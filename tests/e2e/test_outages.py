@@ -24,6 +24,7 @@ from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, Failure, FakeSlack
 from tests.helpers import (
     at,
     decide,
+    devserver_only,
     example_charter,
     record_pilots,
     record_walk,
@@ -34,7 +35,7 @@ from tests.helpers import (
 )
 
 # What the partnership says, in order, before Walk results are recorded.
-EXPECTED_ORDER = ["charter-ready", "crawl-1:sent", "review-1:opened", "review-1:decided", "walk-kickoff:sent"]
+EXPECTED_ORDER = ["charter-ready", "crawl-1:sent", "review-1:opened", "review-1:decided", "walk-1:sent"]
 
 
 def _free_port() -> int:
@@ -60,9 +61,9 @@ async def test_a_slack_outage_delays_messages_but_not_the_partnership_and_loses_
     charter = example_charter()
     workflow_id = charter.workflow_id
     async with running_worker(client, settings, store, notifier=notifier):
-        # Crawl lasts 4 s and a review window 4 s before its reminder: people act at once, and
-        # nothing below depends on what the timers do after that.
-        handle = await start(client, settings, charter, TimeScale(seconds_per_week=1))
+        # Crawl lasts 4 s; the review waits minutes for its reviewer, so nothing below depends on
+        # how quickly a busy machine lets people act.
+        handle = await start(client, settings, charter, TimeScale(seconds_per_week=1, review_window_seconds=600))
         # Slack refuses connections: the partnership goes on regardless.
         await sign_both(client, charter.slug)
         await record_pilots(client, charter.slug)
@@ -99,8 +100,10 @@ async def test_a_slack_outage_delays_messages_but_not_the_partnership_and_loses_
     assert len(posted_keys) == len(set(posted_keys))  # nothing doubled
     assert set(during_outage) <= set(posted_keys) <= set(stored)  # nothing lost
     assert all(stored[key].status == "delivered" for key in posted_keys)
-    # Delivered in the order the partnership produced them.
-    assert [k.removeprefix(f"{workflow_id}:") for k in posted_keys][: len(EXPECTED_ORDER)] == EXPECTED_ORDER
+    # Delivered in the order the partnership produced them (overdue-task reminders fall in
+    # between wherever their due dates do).
+    in_order = [k.removeprefix(f"{workflow_id}:") for k in posted_keys]
+    assert [k for k in in_order if k in EXPECTED_ORDER] == EXPECTED_ORDER
 
 
 @pytest.fixture
@@ -121,6 +124,10 @@ async def _wait_for_server(port: int, timeout: float = 60) -> Client:
             await asyncio.sleep(0.5)
 
 
+@devserver_only(
+    "stops and restarts a Temporal server of its own on its database file; the cluster's restart "
+    "(`devtools.cluster stop` / `start`, every database kept) is shown in the README"
+)
 async def test_a_server_restart_mid_lifecycle_loses_no_partnership_and_no_timer(
     own_dev_server: tuple[list[str], int], settings: Settings, store: Store
 ) -> None:

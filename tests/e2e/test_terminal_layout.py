@@ -47,7 +47,7 @@ def _store_with_tasks(folder: Path) -> tuple[str, list[TaskRow]]:
     workflow_id = "partnership-a-partner-with-a-rather-long-slug-indeed"
     rows = [
         TaskRow(
-            id=f"{workflow_id}:walk-kickoff:formal-integration",
+            id=f"{workflow_id}:walk-1:formal-integration",
             partnership_id=workflow_id,
             kind="walk-kickoff",
             title="Build the formal integration with A Partner With A Rather Long Name, Incorporated",
@@ -57,7 +57,7 @@ def _store_with_tasks(folder: Path) -> tuple[str, list[TaskRow]]:
             due_at=now - timedelta(days=2),
         ),
         TaskRow(
-            id=f"{workflow_id}:walk-kickoff:co-marketing",
+            id=f"{workflow_id}:walk-1:co-marketing",
             partnership_id=workflow_id,
             kind="walk-kickoff",
             title="Run the co-marketing launch",

@@ -1,13 +1,15 @@
 """What anyone sees in the Temporal Web UI, checked in a real (headless) browser.
 
 The session's dev server runs headless, so this module starts its own, with the UI,
-on free ports. Needs Debian's chromium (`apt-get install -y chromium`); Playwright
-drives it directly, no `playwright install`.
+on free ports (under `make test-cluster`: the cluster's Web UI server). Needs Debian's
+chromium (`apt-get install -y chromium`); Playwright drives it directly, no
+`playwright install`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import subprocess
@@ -32,6 +34,7 @@ from partnerships.domain.gates import Outcome, Rag
 from partnerships.domain.lifecycle import ExitRequest, Step, TimeScale
 from partnerships.engine.converter import DATA_CONVERTER
 from tests.helpers import (
+    CLUSTER_ADDRESS,
     US,
     act,
     at,
@@ -69,6 +72,8 @@ STILL = TimeScale(seconds_per_week=3600)
 # review window of about 4 s) while the browser reads the list, fast enough to get there.
 TO_RUN = TimeScale(seconds_per_week=1)
 UI_TIMEOUT_MS = 20_000
+# `make test-cluster` sets it beside the cluster's address.
+CLUSTER_UI_URL = os.environ.get("PARTNERSHIPS_TEST_TEMPORAL_UI_URL") if CLUSTER_ADDRESS else None
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium: apt-get install -y chromium"
@@ -88,7 +93,13 @@ def _free_port() -> int:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def server_with_ui(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServerWithUi]:
+async def server_with_ui(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[ServerWithUi]:
+    if CLUSTER_UI_URL is not None:
+        # `make test-cluster`: the cluster's own Web UI server, on SQL visibility.
+        yield ServerWithUi(request.getfixturevalue("env").client, CLUSTER_UI_URL)
+        return
     port, ui_port = _free_port(), _free_port()
     db_file = tmp_path_factory.mktemp("temporal-ui") / "temporal.db"
     process = subprocess.Popen(

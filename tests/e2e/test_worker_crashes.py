@@ -42,7 +42,7 @@ SLOW_REMINDERS = {"remind_every_days": 30, "escalate_after_days": 60, "expire_af
 CRASH_POINTS = [
     "GateReviewRow:review-2",  # recording the Walk gate review as it opens (no outside kill is near)
     "NotificationRow:review-1:decided",  # sending the Crawl decision
-    "TaskRow:walk-kickoff:formal-integration",  # the second of the Walk kickoff tasks
+    "TaskRow:walk-1:formal-integration",  # the second of the Walk kickoff tasks
     "NotificationRow:exit:sent",  # sending the exit tasks
 ]
 

@@ -10,6 +10,7 @@ from partnerships.adapters.store import Store
 from partnerships.domain.lifecycle import SignRequest, Step
 from partnerships.service import commands as service
 from tests.helpers import (
+    NOBODY_ACTS,
     PARTNER,
     US,
     act,
@@ -29,7 +30,7 @@ async def test_an_unsigned_charter_is_reminded_escalated_and_expires_with_archiv
 ) -> None:
     charter = example_charter(signing={"remind_every_days": 3, "escalate_after_days": 7, "expire_after_days": 14})
     async with running_worker(client, settings, store):
-        handle = await start(client, settings, charter)
+        handle = await start(client, settings, charter, NOBODY_ACTS)
         await act(client, charter.slug, PartnershipWorkflow.sign_charter, SignRequest(signer=US))
         status = await wait_for(
             client,

@@ -11,6 +11,7 @@ from partnerships.domain.gates import Outcome
 from partnerships.domain.lifecycle import Step
 from partnerships.service import commands as service
 from tests.helpers import (
+    NOBODY_ACTS,
     OUTSIDER,
     US,
     at,
@@ -130,7 +131,7 @@ async def test_an_undecided_review_is_reminded_escalated_then_decided_by_policy(
 ) -> None:
     charter = example_charter(governance__review_window_days=7)
     async with running_worker(client, settings, store):
-        await start(client, settings, charter)
+        await start(client, settings, charter, NOBODY_ACTS)
         await sign_both(client, charter.slug)
         await record_pilots(client, charter.slug, after=(19, 18))  # fails: policy will say no-go
         status = await wait_for(

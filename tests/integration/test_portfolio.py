@@ -43,6 +43,9 @@ from workflows import PartnershipWorkflow
 
 # Slow enough that a partnership stays where it was put for the whole test.
 STILL = TimeScale(seconds_per_week=3600)
+# Periods in seconds, people's windows (signing, reviews) in minutes: no policy pre-empts the test.
+PEOPLE_TAKE_THEIR_TIME = TimeScale(seconds_per_week=0.5, review_window_seconds=600)
+QUICK_QUARTERS = TimeScale(seconds_per_week=0.25, review_window_seconds=600)
 VISIBILITY_DEADLINE = 20.0
 
 
@@ -137,10 +140,10 @@ async def test_list_filters_return_exactly_the_matching_partnerships(
             portfolio.seed("Alpha", 2, STILL),
             portfolio.seed("Bravo", 3, STILL, in_crawl),
             portfolio.seed("Charlie", 1, STILL, in_crawl),
-            portfolio.seed("Delta", 3, TimeScale(seconds_per_week=0.5), in_walk),
+            portfolio.seed("Delta", 3, PEOPLE_TAKE_THEIR_TIME, in_walk),
             portfolio.seed("Echo", 2, STILL, closed),
-            portfolio.seed("Foxtrot", 2, TimeScale(seconds_per_week=0.25), in_run(Rag.RED)),
-            portfolio.seed("Golf", 1, TimeScale(seconds_per_week=0.25), in_run(Rag.GREEN)),
+            portfolio.seed("Foxtrot", 2, QUICK_QUARTERS, in_run(Rag.RED)),
+            portfolio.seed("Golf", 1, QUICK_QUARTERS, in_run(Rag.GREEN)),
         )
         mine = portfolio.prefix
         everyone_open = portfolio("Alpha", "Bravo", "Charlie", "Delta", "Foxtrot", "Golf")
@@ -175,37 +178,47 @@ async def test_list_filters_return_exactly_the_matching_partnerships(
         assert portfolio.slugs["Golf"] not in output
 
 
-async def test_overdue_lists_only_gate_reviews_past_their_deadline(
+async def test_overdue_lists_gate_reviews_past_their_deadline_and_partnerships_with_tasks_past_due(
     client: Client, settings: Settings, store: Store
 ) -> None:
     portfolio = Portfolio(client, settings, unique_prefix())
-    # A week lasts two seconds: Crawl ends after 8 s, the reviewers' 30-day window 8.6 s later,
-    # and the policy decides 8.6 s after that: on a busy machine there are still seconds to
-    # spare between "overdue" and "decided by policy" (a 1 s week once lost that race).
-    unhurried = TimeScale(seconds_per_week=2.0)
+    # A week lasts two seconds: Crawl ends after 8 s; the reviewers have 15 s, and the policy
+    # decides 15 s after that: seconds to spare between "overdue" and "decided by policy".
+    unhurried = TimeScale(seconds_per_week=2.0, review_window_seconds=15)
+    # Half-second weeks: the Crawl kickoff tasks nobody does fall due within a second.
+    hurried = TimeScale(seconds_per_week=0.5, review_window_seconds=600)
 
-    async def in_crawl_review(slug: str) -> None:
+    async def in_crawl_review_with_its_tasks_done(slug: str) -> None:
         await sign_both(client, slug)
+        tasks = await wait_for(client, slug, lambda s: len(s.partnership.open_tasks) == 3)
+        for task in tasks.partnership.open_tasks:
+            await complete_task(client, task.id)
         await record_pilots(client, slug)
 
     async with running_worker(client, settings, store):
         await asyncio.gather(
-            portfolio.seed("Reviewing", 2, unhurried, in_crawl_review),
+            portfolio.seed("Reviewing", 2, unhurried, in_crawl_review_with_its_tasks_done),
             portfolio.seed("Underway", 2, STILL, sign_both_of(client)),
+            portfolio.seed("Late", 2, hurried, sign_both_of(client)),
         )
         status = await wait_for(client, portfolio.slugs["Reviewing"], at("crawl", Step.GATE_REVIEW))
         review = status.partnership.review
         assert review is not None
         mine = portfolio.prefix
-        await listed(client, portfolio("Reviewing", "Underway"), partner=mine, phase="crawl")
+        late = await wait_for(client, portfolio.slugs["Late"], lambda s: len(s.partnership.overdue_tasks) == 3)
+        assert late.partnership.review is None or late.partnership.review.remind_at > datetime.now(UTC)
+        await listed(client, portfolio("Reviewing", "Underway", "Late"), partner=mine, phase="crawl")
         just_before, just_after = review.remind_at - timedelta(seconds=1), review.remind_at + timedelta(seconds=1)
-        await listed(client, set(), partner=mine, overdue=True, now=just_before)
-        await listed(client, portfolio("Reviewing"), partner=mine, overdue=True, now=just_after)
+        rows = await listed(client, portfolio("Late"), partner=mine, overdue=True, now=just_before)
+        assert rows[0]["overdue_tasks"] == 3 and rows[0]["overdue"] is False
+        await listed(client, portfolio("Reviewing", "Late"), partner=mine, overdue=True, now=just_after)
 
         # And on the real clock, once the reviewers' deadline has passed (the policy decides later).
         await asyncio.sleep(max(0.0, (review.remind_at - datetime.now(UTC)).total_seconds() + 0.2))
-        rows = await listed(client, portfolio("Reviewing"), partner=mine, overdue=True)
-        assert rows[0]["overdue"] is True and rows[0]["step"] == "gate-review"
+        rows = await listed(client, portfolio("Reviewing", "Late"), partner=mine, overdue=True)
+        reviewing = next(r for r in rows if r["slug"] == portfolio.slugs["Reviewing"])
+        assert reviewing["overdue"] is True and reviewing["step"] == "gate-review"
+        assert reviewing["overdue_tasks"] == 0
 
 
 def sign_both_of(client: Client) -> Callable[[str], Awaitable[None]]:
@@ -265,7 +278,7 @@ async def test_show_tells_the_whole_story_of_one_partnership(client: Client, set
         assert code == 0, output
         for text in ("signed by Dana Reyes (us)", "Phases", "Crawl gate review", "OVERRIDE", "by Lee Park", override):
             assert text in output
-        assert "Tasks" in output and "walk-kickoff" in output
+        assert "Tasks" in output and all(t["id"] in output for t in record["tasks"])
 
         code, output = await cli(settings, client, "show", "no-such-partnership")
         assert code == 1 and output.strip().startswith("error: no partnership 'no-such-partnership'")

@@ -305,14 +305,15 @@ def seed_store(store: Store) -> None:
 
 
 @pytest.fixture
-def seeded(tmp_path: Path) -> dict[str, str]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+def seeded(store_url: str) -> dict[str, str]:
+    url = store_url
     engine = make_engine(url)
     seed_store(Store(engine))
     engine.dispose()
     return {"DATABASE_URL": url}
 
 
+@pytest.mark.every_store
 def test_the_report_command_writes_html_and_markdown_with_the_portfolios_numbers(
     seeded: dict[str, str], tmp_path: Path
 ) -> None:
@@ -335,6 +336,7 @@ def test_the_report_command_writes_html_and_markdown_with_the_portfolios_numbers
     assert "| 2 | 2026-Q4 | RED | 1 | 250,000 |" in markdown
 
 
+@pytest.mark.every_store
 def test_the_html_report_is_self_contained_with_an_inline_svg_funnel(seeded: dict[str, str], tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", "--format", "html", "--output", str(tmp_path)], env=seeded)
     assert result.exit_code == 0, result.output
@@ -357,6 +359,7 @@ def test_the_html_report_is_self_contained_with_an_inline_svg_funnel(seeded: dic
     assert html.count("http://") == html.count('xmlns="http://www.w3.org/2000/svg"') == 2
 
 
+@pytest.mark.every_store
 def test_a_bad_report_format_or_unwritable_folder_is_one_line(seeded: dict[str, str], tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", "--format", "pdf"], env=seeded)
     assert (result.exit_code, result.output.strip()) == (1, "error: --format: 'pdf' is not a format (html, md or both)")

@@ -49,7 +49,7 @@ from partnerships.domain.lifecycle import (
     WalkResultRequest,
 )
 from partnerships.engine.contracts import CloseTasksInput, CreateTasksInput, StepRecord
-from tests.helpers import PARTNER, REVIEWER, US, example_charter
+from tests.helpers import PARTNER, REVIEWER, STORES, US, example_charter
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TEMPLATES = REPO_ROOT / "charters"
@@ -221,9 +221,13 @@ def seed(store: Store) -> None:
     assert lumen.p.step is Step.GATE_REVIEW
 
 
-@pytest.fixture(scope="module")
-def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
+@pytest.fixture(scope="module", params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The seeded store, once on each kind the engine supports."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres").new_database()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
     engine = make_engine(url)
     seed(Store(engine))
     engine.dispose()
@@ -331,7 +335,7 @@ def one(db: Engine, sql: str, **params: Any) -> Any:
 
 
 def stored_time(value: Any) -> datetime | None:
-    """SQLite gives datetimes back as text, naive, in UTC."""
+    """SQLite gives datetimes back as text, naive, in UTC; PostgreSQL as aware datetimes."""
     if value is None:
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -470,8 +474,9 @@ def test_the_funnel_counts_partnerships_once_and_every_decided_review_as_an_atte
             only_by_override = str(
                 one(
                     db,
-                    "SELECT COUNT(*) FROM (SELECT partnership_id FROM gate_reviews WHERE gate = :gate "
-                    "AND outcome = 'go' GROUP BY partnership_id HAVING MIN(overrides_failing_gate) = 1)",
+                    "SELECT COUNT(*) FROM (SELECT partnership_id FROM gate_reviews WHERE gate = :gate AND "
+                    "outcome = 'go' GROUP BY partnership_id HAVING MIN(CASE WHEN overrides_failing_gate "
+                    "THEN 1 ELSE 0 END) = 1) AS only_overridden",
                     gate=gate,
                 )
             )

@@ -53,9 +53,9 @@ SAM = "U0SAMO003"  # Sam Okafor, the partner's decision owner, in Acme's own wor
 ACME_TEAM = "T0ACME001"
 DANA = "U0DANA001"  # Dana Reyes, a reviewer and our decision owner
 STRANGER = "U0STRANGE9"  # in the workspace, not in the charter
-# A week lasts a second: Crawl takes 4 s and the review stays open about 4 s before
-# its reminder, time enough to click without racing the policy decision.
-ONE_WEEK_A_SECOND = TimeScale(seconds_per_week=1)
+# A week lasts a second: Crawl takes 4 s; the review stays open minutes before its
+# reminder, so clicks never race the policy decision on a busy machine.
+ONE_WEEK_A_SECOND = TimeScale(seconds_per_week=1, review_window_seconds=600)
 
 T = TypeVar("T")
 

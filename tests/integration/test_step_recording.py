@@ -4,6 +4,7 @@ when Slack is down, and when a store made by an older release is opened."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -25,6 +26,9 @@ from tests.fake_slack import CHANNEL_ID, UI_URL, Failure, FakeSlack, web_client
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 PARTNERSHIP = "partnership-acme-steps"
 OWNERS = [Recipient(name="Dana", email="dana@ourco.example"), Recipient(name="Sam", email="sam@acme.example")]
+
+# Everything here but the last test runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.every_store
 
 
 @pytest.fixture
@@ -160,7 +164,7 @@ def test_a_store_made_by_an_older_release_gains_the_new_columns(settings: Settin
             sqlalchemy.text(
                 "CREATE TABLE notifications (key VARCHAR PRIMARY KEY, partnership_id VARCHAR, kind VARCHAR,"
                 " audience VARCHAR, subject VARCHAR, body VARCHAR, notifier VARCHAR, status VARCHAR,"
-                " attempts INTEGER, created_at DATETIME, delivered_at DATETIME, delivery_ref VARCHAR)"
+                " attempts INTEGER, created_at TIMESTAMP, delivered_at TIMESTAMP, delivery_ref VARCHAR)"
             )
         )
         connection.execute(
@@ -175,8 +179,23 @@ def test_a_store_made_by_an_older_release_gains_the_new_columns(settings: Settin
 
     old = store.notification("old")
     assert old is not None and old.status == "delivered" and old.context_json is None
+    assert old.created_at == datetime(2026, 1, 1, tzinfo=UTC)
     columns = {c["name"] for c in sqlalchemy.inspect(store.engine).get_columns(NotificationRow.__tablename__)}
     assert "context_json" in columns
+    # Its time columns hold no time zone: a new row's times are still UTC, whatever the server's zone.
+    new = NotificationRow(
+        key="new",
+        partnership_id="p",
+        kind="tasks",
+        audience="a",
+        subject="s",
+        body="b",
+        notifier="console",
+        created_at=NOW,
+    )
+    assert store.insert_once(new)
+    stored = store.notification("new")
+    assert stored is not None and stored.created_at == NOW
     store.engine.dispose()
 
 
@@ -197,3 +216,28 @@ def test_a_person_in_two_roles_gets_one_email_and_the_step_is_written(settings: 
         (f"{key}:email:dana@ourco.example", "email", "dana@ourco.example"),
         (f"{key}:email:sam@acme.example", "email", "sam@acme.example"),
     }
+
+
+# Several workers share a store only on PostgreSQL (a SQLite store belongs to one machine's worker).
+@pytest.mark.parametrize("store_kind", ["postgresql"], indirect=True)
+def test_workers_opening_a_new_store_at_the_same_moment_all_start(settings: Settings) -> None:
+    """Workers started together on an empty database each create the tables: one at a time."""
+    barrier = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            make_engine(settings.store_url).dispose()
+        except BaseException as error:  # every failure is the finding
+            failures.append(error)
+
+    threads = [threading.Thread(target=open_store) for _ in range(barrier.parties)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    store = Store(make_engine(settings.store_url))
+    assert store.partnerships() == [] and store.notifications() == []
+    store.engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -90,6 +90,7 @@ RACES: dict[str, tuple[str, Any]] = {
 
 
 @pytest.mark.parametrize("race", RACES, ids=list(RACES))
+@pytest.mark.every_store
 async def test_an_act_racing_an_exit_leaves_the_store_equal_to_the_workflow(
     client: Client, settings: Settings, store: Store, race: str
 ) -> None:
@@ -128,16 +129,31 @@ async def test_an_act_racing_an_exit_leaves_the_store_equal_to_the_workflow(
 
 
 def _refuse_status_rows(store: Store, phase: str) -> None:
-    """A trigger named refuse_<phase> that aborts every status row in that phase, until it is dropped."""
+    """A trigger named refuse_<phase> that aborts every status row in that phase, until it is dropped.
+
+    Both raise a constraint error (SQLite's RAISE(ABORT) is one), as a value the database rejects would."""
+    refused = f"'{phase} rows refused by a test trigger'"
     with store.engine.begin() as connection:
-        connection.execute(
-            text(
-                f"CREATE TRIGGER refuse_{phase} BEFORE UPDATE ON partnerships WHEN NEW.phase = '{phase}' "
-                f"BEGIN SELECT RAISE(ABORT, '{phase} rows refused by a test trigger'); END"
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text(
+                    f"CREATE FUNCTION refuse_{phase}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    f"RAISE EXCEPTION {refused} USING ERRCODE = 'check_violation'; END $$"
+                )
             )
-        )
+            when = f"FOR EACH ROW WHEN (NEW.phase = '{phase}') EXECUTE FUNCTION refuse_{phase}()"
+        else:
+            when = f"WHEN NEW.phase = '{phase}' BEGIN SELECT RAISE(ABORT, {refused}); END"
+        connection.execute(text(f"CREATE TRIGGER refuse_{phase} BEFORE UPDATE ON partnerships {when}"))
 
 
+def _accept_status_rows(store: Store, phase: str) -> None:
+    with store.engine.begin() as connection:
+        on = " ON partnerships" if connection.dialect.name == "postgresql" else ""
+        connection.execute(text(f"DROP TRIGGER refuse_{phase}{on}"))
+
+
+@pytest.mark.every_store
 async def test_a_record_the_store_refuses_is_visible_and_catches_up_once_the_cause_is_fixed(
     client: Client, settings: Settings, store: Store
 ) -> None:
@@ -156,8 +172,7 @@ async def test_a_record_the_store_refuses_is_visible_and_catches_up_once_the_cau
         )
         description = await client.get_workflow_handle(charter.workflow_id).describe()
         assert description.status is not None and description.status.name == "RUNNING"
-        with store.engine.begin() as connection:
-            connection.execute(text("DROP TRIGGER refuse_crawl"))
+        _accept_status_rows(store, "crawl")
         caught_up = await wait_for(client, charter.slug, lambda s: s.record_problem is None)
         await act(client, charter.slug, W.exit, EXIT)
         await wait_for(client, charter.slug, lambda s: s.partnership.step is Step.WINDING_DOWN)
@@ -168,6 +183,7 @@ async def test_a_record_the_store_refuses_is_visible_and_catches_up_once_the_cau
     _assert_store_matches(store, status)
 
 
+@pytest.mark.every_store
 async def test_an_exit_whose_record_the_store_refuses_does_not_close_before_its_tasks_exist(
     client: Client, settings: Settings, store: Store
 ) -> None:
@@ -185,8 +201,7 @@ async def test_an_exit_whose_record_the_store_refuses_does_not_close_before_its_
         # Nothing closed it meanwhile: no exit task exists yet, and the partnership waits for its record.
         still = await service.status(client, charter.slug)
         assert still.partnership.step is Step.WINDING_DOWN and still.record_problem is not None
-        with store.engine.begin() as connection:
-            connection.execute(text("DROP TRIGGER refuse_exited"))
+        _accept_status_rows(store, "exited")
         status = await wait_for(
             client, charter.slug, lambda s: s.record_problem is None and bool(s.partnership.open_tasks)
         )
@@ -194,6 +209,7 @@ async def test_an_exit_whose_record_the_store_refuses_does_not_close_before_its_
         assert {t.kind.value for t in status.partnership.open_tasks} == {"exit"}
 
 
+@pytest.mark.every_store
 async def test_evidence_recorded_before_an_exit_reaches_the_store_and_show(
     client: Client, settings: Settings, store: Store
 ) -> None:
@@ -222,6 +238,7 @@ async def _fails_at_once(client: Client, settings: Settings, workflow_id: str, s
     return cause
 
 
+@pytest.mark.every_store
 async def test_a_start_that_does_not_belong_to_its_workflow_fails_at_once_and_writes_nothing(
     client: Client, settings: Settings, store: Store
 ) -> None:
@@ -242,6 +259,7 @@ async def test_a_start_that_does_not_belong_to_its_workflow_fails_at_once_and_wr
     assert store.partnerships() == [] and store.notifications() == []
 
 
+@pytest.mark.every_store
 async def test_a_slug_used_again_after_its_partnership_is_gone_never_touches_the_first_record(
     client: Client, settings: Settings, store: Store
 ) -> None:
@@ -328,8 +346,9 @@ def _record_of(store: Store, workflow_id: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.every_store
 async def test_a_store_rebuilt_from_temporal_holds_the_same_record_and_a_second_rebuild_changes_nothing(
-    client: Client, settings: Settings, store: Store, tmp_path: Path
+    client: Client, settings: Settings, store: Store, new_store_url: Callable[[str], str]
 ) -> None:
     charter = example_charter()
     async with running_worker(client, settings, store):
@@ -348,7 +367,7 @@ async def test_a_store_rebuilt_from_temporal_holds_the_same_record_and_a_second_
         await handle.result()
     lost = _record_of(store, charter.workflow_id)
 
-    rebuilt = Store(make_engine(f"sqlite:///{tmp_path / 'rebuilt.db'}"))
+    rebuilt = Store(make_engine(new_store_url("rebuilt")))
     first = await rebuild(client, rebuilt, _recorder_for(rebuilt, settings), only=charter.workflow_id)
     again = _record_of(rebuilt, charter.workflow_id)
     second = await rebuild(client, rebuilt, _recorder_for(rebuilt, settings), only=charter.workflow_id)
@@ -357,6 +376,7 @@ async def test_a_store_rebuilt_from_temporal_holds_the_same_record_and_a_second_
     assert again == lost
     assert _record_of(rebuilt, charter.workflow_id) == again and second.settled_messages == 0
     assert {n.status for n in rebuilt.notifications(charter.workflow_id)} == {"delivered"}
+    rebuilt.engine.dispose()
 
 
 # ------------------------------------------------- any interleaving, chosen by hypothesis
@@ -417,6 +437,7 @@ def test_any_interleaving_of_concurrent_acts_leaves_the_store_equal_to_the_workf
     asyncio.run(_waves_of_concurrent_acts(env.client.service_client.config.target_host, own, waves))
 
 
+@pytest.mark.every_store
 async def test_a_store_out_of_reach_longer_than_the_local_budget_is_written_by_a_regular_activity(
     client: Client, settings: Settings, store: Store
 ) -> None:
@@ -426,12 +447,18 @@ async def test_a_store_out_of_reach_longer_than_the_local_budget_is_written_by_a
         await sign_both(client, charter.slug)
         await wait_for(client, charter.slug, at("crawl", Step.UNDERWAY))
         await settle(client, charter.workflow_id)
-        # Another process holds SQLite's write lock: the exit's step waits past its local budget.
+        # Another process holds the store locked: the exit's step waits past its local budget.
         with store.engine.connect() as blocker:
-            blocker.exec_driver_sql("BEGIN EXCLUSIVE")
+            if blocker.dialect.name == "postgresql":
+                blocker.exec_driver_sql("LOCK TABLE partnerships IN ACCESS EXCLUSIVE MODE")
+            else:
+                blocker.exec_driver_sql("BEGIN EXCLUSIVE")
             await act(client, charter.slug, W.exit, EXIT)
             await _until_history_shows(handle, "ACTIVITY_TASK_SCHEDULED")
-            blocker.exec_driver_sql("ROLLBACK")
+            if blocker.dialect.name == "postgresql":
+                blocker.rollback()
+            else:
+                blocker.exec_driver_sql("ROLLBACK")
         status = await wait_for(client, charter.slug, lambda s: s.partnership.step is Step.WINDING_DOWN)
         status = await _settled_state(client, charter.slug, charter.workflow_id)
     description = await handle.describe()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from tests.helpers import (
     scorecard,
     settle,
     start,
+    tasks_due_next_year,
     wait_for,
 )
 from workflows import PartnershipWorkflow as W
@@ -105,12 +107,14 @@ async def test_bad_requests_while_signing_are_refused_and_leave_no_trace(
 
 
 async def test_bad_evidence_and_decisions_in_crawl_and_walk_are_refused_and_leave_no_trace(
-    client: Client, settings: Settings, store: Store
+    client: Client, settings: Settings, store: Store, tmp_path: Path
 ) -> None:
-    # Crawl lasts 7 s and its review window 4 s: time to poke at both without timers firing.
+    # Crawl lasts 7 s; the review window and every task's due date are far off: no timer fires
+    # while the test pokes at Crawl, its review and Walk.
     charter = example_charter(timeline__crawl__pilot_customers=1, timeline__crawl__weeks=7)
+    settings = tasks_due_next_year(settings, tmp_path)
     async with running_worker(client, settings, store):
-        await start(client, settings, charter, TimeScale(seconds_per_week=1))
+        await start(client, settings, charter, TimeScale(seconds_per_week=1, review_window_seconds=600))
         slug = charter.slug
         for signer in (US, PARTNER):
             await act(client, slug, W.sign_charter, SignRequest(signer=signer))

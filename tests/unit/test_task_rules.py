@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from partnerships.domain.gates import Outcome, PilotResult
 from partnerships.domain.lifecycle import (
     CompleteTaskRequest,
@@ -165,6 +168,9 @@ def test_a_rehearsal_sets_its_own_review_window_while_everything_else_is_compres
     assert TimeScale(seconds_per_week=0.5).review_window(7) == timedelta(seconds=0.5)
     assert scale.describe() == "rehearsal: 1 week = 0.5 s, review window 2 min"
     p = Partnership.begin(example_charter(), scale, START)
+    # Every wait for people keeps the charter's proportions to the window (30 days here):
+    # the charter's 60 days to sign become 4 minutes, not 4 seconds.
+    assert p.signing_deadlines()[2] - START == timedelta(minutes=4)
     p.apply_signature(SignRequest(signer=US), START)
     p.apply_signature(SignRequest(signer=PARTNER), START)
     assert p.phase_ends_at is not None
@@ -173,3 +179,20 @@ def test_a_rehearsal_sets_its_own_review_window_while_everything_else_is_compres
     assert review.policy_at - review.opened_at == timedelta(minutes=4)
     # Rehearsal deadlines are seconds apart: status shows the seconds.
     assert f"{review.remind_at:%H:%M:%S} UTC" in p.awaiting()
+
+
+def test_a_second_walk_after_a_restarted_crawl_gets_kickoff_tasks_of_its_own() -> None:
+    p, now = _in_walk()
+    first_walk = p.batch_key(TaskKind.WALK_KICKOFF)
+    now = _at_walk_gate(p, now, adopted=2)
+    p.apply_decision(DecisionRequest(reviewer=REVIEWER, outcome=Outcome.RESTART_CRAWL, reason="self-serve tier"), now)
+    assert p.batch_key(TaskKind.WALK_KICKOFF) != first_walk
+    assert p.batch_key(TaskKind.CRAWL_KICKOFF).endswith(":crawl-2")
+
+
+def test_only_a_rehearsal_sets_its_own_review_window_and_never_longer_than_real_time() -> None:
+    with pytest.raises(ValidationError, match="only a rehearsal"):
+        TimeScale(review_window_seconds=60)
+    # A generous window with a short charter window: nobody waits longer than the charter says for real.
+    scale = TimeScale(seconds_per_week=0.5, review_window_seconds=30 * 86400)
+    assert scale.time_to_respond(180, review_window_days=1) == timedelta(days=180)

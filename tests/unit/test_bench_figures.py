@@ -1,0 +1,112 @@
+"""The benchmark's own logic: how an Update's outcome is told apart, and the figures it reports."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from google.protobuf.any_pb2 import Any as AnyProto
+from temporalio.api.common.v1 import GrpcStatus
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+import bench.__main__ as bench_main
+from bench import drive, measure
+from partnerships.engine.refusals import refusal
+
+
+class FakeHandle:
+    """Answers execute_update from a script: an exception to raise, or a value to return."""
+
+    id = "partnership-bench-test"
+
+    def __init__(self, *script: Any) -> None:
+        self.script = list(script)
+        self.update_ids: list[str] = []
+
+    async def execute_update(self, update: Any, *, args: list[Any], id: str, rpc_timeout: Any) -> Any:
+        self.update_ids.append(id)
+        outcome = self.script.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+def _update() -> None: ...
+
+
+def _send(handle: FakeHandle) -> tuple[Any, drive.UpdateStats]:
+    sender = drive.UpdateSender(client=None)  # type: ignore[arg-type]  # the fake handle needs none
+    result = asyncio.run(sender.send(handle, _update, []))  # type: ignore[arg-type]
+    return result, sender.stats
+
+
+def _not_ready_error() -> RPCError:
+    detail = AnyProto(type_url="type.googleapis.com/temporal.api.errordetails.v1.WorkflowNotReadyFailure")
+    status = GrpcStatus(code=RPCStatusCode.FAILED_PRECONDITION, message="not ready", details=[detail])
+    return RPCError("not ready", RPCStatusCode.FAILED_PRECONDITION, status.SerializeToString())
+
+
+def test_a_timed_out_update_is_sent_again_with_the_same_id_and_counted_as_a_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(drive, "POLL_SECONDS", 0)
+    handle = FakeHandle(WorkflowUpdateRPCTimeoutOrCancelledError(), _not_ready_error(), "accepted")
+    result, stats = _send(handle)
+    assert result == "accepted"
+    assert len(set(handle.update_ids)) == 1 and len(handle.update_ids) == 3
+    assert (stats.timeouts, stats.not_ready, stats.refusals, stats.errors) == (1, 1, 0, 0)
+    assert len(stats.latencies) == 1
+
+
+def test_a_refusal_is_not_retried_and_is_not_a_timeout() -> None:
+    handle = FakeHandle(WorkflowUpdateFailedError(refusal(["reason: too short"])))
+    with pytest.raises(WorkflowUpdateFailedError):
+        _send(handle)
+    assert len(handle.update_ids) == 1
+
+
+def test_a_handler_failure_is_counted_apart_from_refusals() -> None:
+    sender = drive.UpdateSender(client=None)  # type: ignore[arg-type]
+    handle = FakeHandle(WorkflowUpdateFailedError(ApplicationError("boom")), WorkflowUpdateFailedError(refusal(["x"])))
+    for _ in range(2):
+        with pytest.raises(WorkflowUpdateFailedError):
+            asyncio.run(sender.send(handle, _update, []))  # type: ignore[arg-type]
+    assert (sender.stats.errors, sender.stats.refusals, sender.stats.timeouts) == (1, 1, 0)
+
+
+def test_other_rpc_errors_are_raised_at_once() -> None:
+    handle = FakeHandle(RPCError("no", RPCStatusCode.INVALID_ARGUMENT, b""))
+    with pytest.raises(RPCError):
+        _send(handle)
+
+
+def test_an_update_that_never_gets_an_outcome_fails_after_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drive, "POLL_SECONDS", 0)
+    monkeypatch.setattr(drive, "UPDATE_BUDGET", 0)
+    with pytest.raises(drive.UpdateTimedOut):
+        _send(FakeHandle(WorkflowUpdateRPCTimeoutOrCancelledError()))
+
+
+def test_latency_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert measure.percentile(values, 0.5) == 50
+    assert measure.percentile(values, 0.95) == 95
+    assert measure.percentile([3.0], 0.95) == 3
+    assert measure.percentile([], 0.95) == 0
+    stats = drive.UpdateStats(latencies=[0.1, 0.2, 0.3, 4.0], timeouts=2)
+    latency = measure.UpdateLatency.of(stats)
+    assert (latency.count, latency.p50, latency.max, latency.timeouts) == (4, 0.2, 4.0, 2)
+
+
+def test_the_default_deadlines_outlast_a_slow_update_under_load() -> None:
+    """A charter expires 180 days after it starts, and a review is decided by policy after twice its window:
+    both stay far longer than the 10 s Updates a busy 2-core machine showed."""
+    scale = bench_main.lifecycle_scale()
+    signing = drive.bench_charter().signing
+    assert scale.days(signing.expire_after_days).total_seconds() >= 12
+    assert scale.review_window_seconds is not None and 2 * scale.review_window_seconds >= 60
+    opened = bench_main.open_scale(bench_main.DEFAULT_OPEN)
+    assert opened.review_window_seconds is not None and opened.review_window_seconds >= 600
