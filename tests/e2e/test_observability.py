@@ -33,9 +33,10 @@ from tests.fake_slack import CHANNEL_ID
 from tests.helpers import at, decide, example_charter, record_pilots, record_walk, sign_both, start, wait_for
 from tests.tcp_proxy import TcpProxy
 
-# Crawl lasts 2 s and Walk 4 s; a review nobody decides is reminded after 4 s, escalated after
-# 6 s and decided by policy after 8 s: time enough to decide the Crawl gate by hand first.
-SCALE = TimeScale(seconds_per_week=0.5, review_window_seconds=4)
+# Crawl lasts 2 s and Walk 4 s; a review nobody decides is reminded after 5 s (the shortest
+# window), escalated after 7.5 s and decided by policy after 10 s: time enough to decide the Crawl
+# gate by hand first.
+SCALE = TimeScale(seconds_per_week=0.5, review_window_seconds=5)
 
 
 def _free_port() -> int:
