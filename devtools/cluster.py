@@ -158,6 +158,16 @@ class Process:
             return None
         return pid if self.marker in command_line and state != "Z" else None
 
+    def alive(self) -> bool:
+        """Whether the process this checkout just started still runs. Unlike `pid`, no marker check:
+        between fork and exec a new process still shows Python's command line."""
+        try:
+            pid = int(self.pid_file.read_text())
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, ValueError, IndexError):
+            return False
+        return state != "Z"
+
     def start(self) -> int:
         LOGS.mkdir(parents=True, exist_ok=True)
         PIDS.mkdir(parents=True, exist_ok=True)
@@ -273,7 +283,7 @@ def _refuse_taken_port(port: int, what: str) -> None:
 def _wait(what: str, ready: Callable[[], bool], process: Process | None = None) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while not ready():
-        if process is not None and process.pid() is None:
+        if process is not None and not process.alive():
             sys.exit(f"{process.tail()}\n{what} exited at start; its log: {process.log}")
         if time.monotonic() > deadline:
             sys.exit(f"{what} was not ready within {READY_TIMEOUT} s; see {process.log if process else LOGS}")
