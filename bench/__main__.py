@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 
 from bench import history, measure
-from bench.processes import DevServer, dev_server, memory_of, worker_process
+from bench.processes import DevServer, dev_server, memory_of, server_log_tail, worker_process
 from bench.report import Options, Results, as_json, print_table
 from partnerships.domain.lifecycle import TimeScale
 
@@ -160,8 +160,14 @@ async def benchmark(options: Options) -> Results:
         store_url = f"sqlite:///{work_dir / 'store.db'}"
         progress(f"starting a Temporal dev server (state in {work_dir})")
         async with dev_server(work_dir) as server:
-            await throughput_and_history(server, store_url, options, results)
-            await memory_and_portfolio(server, store_url, options, results)
+            try:
+                await throughput_and_history(server, store_url, options, results)
+                await memory_and_portfolio(server, store_url, options, results)
+            except BaseException:
+                if server.process.returncode is not None:
+                    err.print(f"the bench's Temporal dev server exited with {server.process.returncode}; its log ends:")
+                    err.print(server_log_tail(work_dir), markup=False, highlight=False)
+                raise
     results.total_seconds = time.perf_counter() - began
     return results
 

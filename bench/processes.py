@@ -53,15 +53,25 @@ async def dev_server(work_dir: Path) -> AsyncIterator[DevServer]:
     """Our own server on free ports: other people's test servers on this machine are not disturbed."""
     port, ui_port = free_port(), free_port()
     command = [*start_dev_command(work_dir / "temporal.db", port, ui_port), "--headless"]
-    process = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-    )
+    # Its own session, so nothing aimed at the bench's process group reaches it; its output kept,
+    # so a server that dies mid-run says why (SERVER_LOG, shown by the error the run ends with).
+    log = (work_dir / SERVER_LOG).open("wb")
+    process = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=log, start_new_session=True)
     address = f"127.0.0.1:{port}"
     try:
         client = await _connect_when_up(Settings(TEMPORAL_ADDRESS=address), process)
         yield DevServer(process=process, address=address, client=client)
     finally:
         await stop(process)
+        log.close()
+
+
+SERVER_LOG = "temporal-dev-server.log"
+
+
+def server_log_tail(work_dir: Path, lines: int = 20) -> str:
+    path = work_dir / SERVER_LOG
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 async def exited(process: asyncio.subprocess.Process) -> int:
@@ -127,6 +137,7 @@ async def _spawn(side: str, task_queue: str, address: str, database_url: str) ->
         database_url,
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
     assert process.stdout is not None
     try:

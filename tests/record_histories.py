@@ -17,6 +17,7 @@ RECORDING_TESTS = [
     "tests/integration/test_gate_decisions.py",
     "tests/integration/test_charter_signing.py",
     "tests/integration/test_verified_acts.py",
+    "tests/integration/test_gate_governance.py",
 ]
 
 

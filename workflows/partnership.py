@@ -22,8 +22,10 @@ with workflow.unsafe.imports_passed_through():
     from partnerships.domain.lifecycle import (
         AmendRequest,
         CompleteTaskRequest,
+        Condition,
         DecisionRequest,
         ExitRequest,
+        GateReview,
         KeyChangeRequest,
         Partnership,
         Phase,
@@ -44,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         Acknowledged,
         ActRecord,
         CloseTasksInput,
+        ConditionTask,
         CreateTasksInput,
         DecisionAccepted,
         PartnershipOutcome,
@@ -123,6 +126,8 @@ class PartnershipWorkflow:
                 await self._let_period_run()
             elif p.step is Step.GATE_REVIEW:
                 await self._await_decision()
+            elif p.step is Step.ON_HOLD:
+                await self._hold()
             elif p.step is Step.WINDING_DOWN:
                 await self._wind_down()
             new_quarter = self._act_on_transitions()
@@ -211,12 +216,25 @@ class PartnershipWorkflow:
         review = p.open_review(workflow.now())
         if p.phase is Phase.RUN:
             self._note_tasks(TaskKind.QBR)
+        self._review_opened(review, f"{review.label} opened")
+
+    def _review_opened(self, review: GateReview, summary: str) -> None:
         self._journal.note_review(review)
         metrics.review_opened(review)
         self._note_message(
             "review-opened", self._reviewers(), key=f"{review.id}:opened", review=views.review_facts(review)
         )
-        self._show(f"{review.label} opened")
+        self._show(summary)
+
+    async def _hold(self) -> None:
+        """On hold: nothing advances and nobody is reminded until the re-check date; then the review reopens."""
+        p = self._partnership
+        assert p.hold is not None
+        if await self._wait_until(p.hold.until, lambda: p.step is not Step.ON_HOLD):
+            return
+        label = p.hold.label
+        review = p.reopen_after_hold(workflow.now())
+        self._review_opened(review, f"the hold is over: the {label} reopens")
 
     async def _await_decision(self) -> None:
         """The reviewers decide; if they don't: a reminder, then escalation, then the recommendation by policy."""
@@ -234,13 +252,21 @@ class PartnershipWorkflow:
             if action == "policy":
                 self._transitions.append(p.apply_policy_decision(workflow.now()))
                 return
+            # Reviewers who already voted are not chased; the escalation names those who have not.
+            pending = self._to(views.reviewers_yet_to_vote(p))
             if action == "reminder":
                 metrics.review_overdue(review)
-                audience = self._reviewers()
+                audience = pending
             else:
                 metrics.review_escalated(review)
                 audience = self._escalation_path()
-            self._note_message(f"review-{action}", audience, key=key, review=views.review_facts(review))
+            self._note_message(
+                f"review-{action}",
+                audience,
+                key=key,
+                review=views.review_facts(review),
+                yet_to_vote=[r.name for r in pending],
+            )
 
     async def _wind_down(self) -> None:
         """After an exit or an expiry: the partnership closes once every wind-down task is done."""
@@ -281,6 +307,13 @@ class PartnershipWorkflow:
     def _remind_overdue_tasks(self) -> None:
         """Tasks past their due date: each owner hears once about theirs; the Web UI and `list --overdue` show them."""
         p = self._partnership
+        for condition in p.escalate_overdue_conditions(workflow.now()):
+            self._note_message(
+                "condition-escalation",
+                self._escalation_path(),
+                key=f"{condition.id}:escalation",
+                condition=views.condition_facts(condition, seconds=p.time_scale.is_rehearsal),
+            )
         overdue = p.mark_overdue_tasks(workflow.now())
         if not overdue:
             return
@@ -325,7 +358,17 @@ class PartnershipWorkflow:
                         summary=transition.summary,
                     )
             elif p.review is not None:
-                self._journal.note_review(p.review)  # evidence arrived during a review
+                self._journal.note_review(p.review)  # a vote, or evidence, arrived during a review
+            if transition.held is not None:
+                self._note_message(
+                    "on-hold",
+                    [*self._reviewers(), *self._owners()],
+                    key=f"{transition.held.label}:{p.review_count}:hold",
+                    hold=views.hold_facts(transition.held, seconds=p.time_scale.is_rehearsal),
+                    summary=transition.summary,
+                )
+            if transition.conditions:
+                self._note_condition_tasks(transition.conditions)
             if transition.cancelled_tasks:
                 self._note_closed_tasks(transition.cancelled_tasks)
             if transition.tasks is not None:
@@ -373,6 +416,21 @@ class PartnershipWorkflow:
         self._journal.note_new_tasks(request)
         self._note_message(
             "tasks", self._owners(), key=f"{request.batch_key}:sent", task_kind=kind.value, task_batch=request.batch_key
+        )
+
+    def _note_condition_tasks(self, conditions: list[Condition]) -> None:
+        """A conditional go: each condition a task of its owner's, in one batch, sent like kickoff tasks."""
+        p = self._partnership
+        request = CreateTasksInput.for_partnership(p, TaskKind.CONDITION, None, workflow.now())
+        request.batch_key = f"{conditions[0].set_at}:conditions"
+        request.conditions = [ConditionTask(id=c.id, title=c.title, owner=c.owner, due_at=c.due_at) for c in conditions]
+        self._journal.note_new_tasks(request)
+        self._note_message(
+            "tasks",
+            self._owners(),
+            key=f"{request.batch_key}:sent",
+            task_kind=TaskKind.CONDITION.value,
+            task_batch=request.batch_key,
         )
 
     def _note_closed_tasks(self, task_ids: list[str], status: str = "cancelled", by: str = "engine") -> None:
@@ -533,6 +591,8 @@ class PartnershipWorkflow:
             summary=transition.summary,
             phase=p.phase.value,
             step=p.step.value,
+            decided=transition.vote is None,
+            tally=p.tally() if transition.vote is not None else "",
         )
 
     @decide.validator

@@ -166,7 +166,10 @@ def _type(field: _Field) -> str:
     if field.is_object:
         return "section"
     if field.is_list:
-        what = "people" if field.items_ref == "Person" else f"items ({_scalar_type(field.items)})"
+        if "anyOf" in field.items:
+            what = "items (text, or an exit rule: see below)"
+        else:
+            what = "people" if field.items_ref == "Person" else f"items ({_scalar_type(field.items)})"
         low, high = field.schema.get("minItems"), field.schema.get("maxItems")
         count = f"{low} to {high}" if low else f"up to {high}"
         return f"list of {count} {what}" if high else f"list of {what}"
@@ -212,10 +215,16 @@ def reference_markdown() -> str:
     """The field tables: every field of the charter, then every field of a person."""
     schema, defs = _model_schema()
     person = defs["Person"]
+    exit_rule = defs["ExitRule"]
     return "\n".join(
         [
             _HEADER,
             *_rows(schema, defs),
+            "",
+            f"**An exit rule** (an item of `exit_criteria` written as a mapping). {_cell(exit_rule['description'])}",
+            "",
+            _HEADER,
+            *_rows(exit_rule, defs),
             "",
             f"**A person** (decision owners, reviewers, the escalation path). {_cell(person['description'])}",
             "",

@@ -71,6 +71,8 @@ class GateReviewRow(SQLModel, table=True):
     decided_at: datetime | None = None
     by_policy: bool = False
     overrides_failing_gate: bool = False
+    # The whole review (votes, conditions, what it was judged against): `what-if` judges it again.
+    review_json: str | None = None
 
 
 class TaskRow(SQLModel, table=True):
@@ -496,6 +498,7 @@ def gate_review_row(partnership_id: str, review: GateReview) -> GateReviewRow:
         decided_at=decision.decided_at if decision else None,
         by_policy=decision.by_policy if decision else False,
         overrides_failing_gate=decision.overrides_failing_gate if decision else False,
+        review_json=review.model_dump_json(),
     )
 
 

@@ -50,6 +50,26 @@ class TaskList:
     def tasks_for(self, request: CreateTasksInput) -> list[NewTask]:
         context = request.context.model_dump()
         made = []
+        for condition in request.conditions:
+            ref = TaskRef(
+                id=condition.id,
+                kind=request.kind,
+                title=condition.title,
+                owner=condition.owner,
+                due_at=condition.due_at,
+            )
+            description = (
+                f"A condition of the go at the {request.context.phase_label} gate: "
+                "the next gate fails while it is open."
+            )
+            made.append(
+                NewTask(
+                    ref=ref,
+                    partnership_id=request.partnership_id,
+                    description=description,
+                    created_at=request.created_at,
+                )
+            )
         for template in self._templates.get(request.kind, []):
             ref = TaskRef(
                 id=f"{request.batch_key}:{template.key}",

@@ -6,7 +6,7 @@ an Update), `identity` (login, audit), `views` (status, list, show, tasks, repor
 `render`.
 """
 
-from partnerships.cli import acting, charters, identity, store, views
+from partnerships.cli import acting, charters, identity, store, views, what_if  # noqa: F401 (what_if: registers what-if)
 from partnerships.cli.app import app, main
 
 __all__ = ["acting", "app", "charters", "identity", "main", "store", "views"]

@@ -31,7 +31,7 @@ from partnerships.cli.options import parse_time_scale
 from partnerships.domain.vocabulary import Outcome, Rag
 
 if TYPE_CHECKING:
-    pass
+    from partnerships.domain.lifecycle import ConditionRequest
 
 
 @app.command()
@@ -329,20 +329,76 @@ def record_qbr(
 @handles_errors
 def decide(
     reference: Reference,
-    outcome: Annotated[Outcome, typer.Argument(help="go, no-go, restart-crawl (Walk only) or extend.")],
+    outcome: Annotated[
+        Outcome,
+        typer.Argument(help="go, no-go, restart-crawl (Walk), extend (Crawl, Walk), revalidate (QBR) or hold."),
+    ],
     who: As,
-    reason: Annotated[str, typer.Option(help="Why. Required to override a failing gate or restart Crawl.")] = "",
+    reason: Annotated[
+        str, typer.Option(help="Why. Required to override a failing gate, to restart Crawl and to hold.")
+    ] = "",
     weeks: Annotated[int, typer.Option(help="With extend: how many weeks.")] = 2,
+    condition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--condition",
+            help="With go: a condition, as 'WHAT | OWNER EMAIL | DAYS' (repeat for more). Each becomes a task; "
+            "the next gate fails while one is unmet.",
+            show_default=False,
+        ),
+    ] = None,
+    recheck_in: Annotated[
+        int | None,
+        typer.Option("--recheck-in", help="With hold: days until the review reopens.", show_default=False),
+    ] = None,
+    exit_criterion_met: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--exit-criterion-met",
+            help="At a QBR: the number (from 1) of a written exit criterion you judge met; repeat for more.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Decide the open gate review (reviewers only)."""
+    """Vote on the open gate review (reviewers only).
+
+    The review is decided once the charter's quorum agrees."""
     from partnerships.domain.lifecycle import DecisionRequest
     from workflows import PartnershipWorkflow
 
     send_update(
         reference,
         PartnershipWorkflow.decide,
-        DecisionRequest(reviewer=who, outcome=outcome, reason=reason, extend_weeks=weeks),
+        DecisionRequest(
+            reviewer=who,
+            outcome=outcome,
+            reason=reason,
+            extend_weeks=weeks,
+            conditions=parse_conditions(condition or []),
+            recheck_in_days=recheck_in,
+            exit_criteria_met=exit_criterion_met or [],
+        ),
     )
+
+
+def parse_conditions(texts: list[str]) -> list[ConditionRequest]:
+    """'WHAT | OWNER | DAYS' each; every malformed one named on its own line."""
+    from partnerships.domain.lifecycle import ConditionRequest
+
+    problems, conditions = [], []
+    for number, text in enumerate(texts, start=1):
+        parts = [part.strip() for part in text.split("|")]
+        if len(parts) != 3 or not all(parts) or not parts[2].isdigit():
+            problems.append(f"--condition {number}: write it as 'WHAT | OWNER EMAIL | DAYS', not {text!r}")
+            continue
+        conditions.append(
+            ConditionRequest.model_validate(
+                {"title": parts[0], "owner": parts[1], "due_in_days": int(parts[2])}, strict=False
+            )
+        )
+    if problems:
+        raise UserError(problems)
+    return conditions
 
 
 @app.command("exit")

@@ -66,6 +66,15 @@ def status(reference: Reference, as_json: JsonFlag = False) -> None:
     if current.current_gate:
         title = p.review.label if p.review else f"{p.phase_label()} gate so far"
         print_gate(current.current_gate, title)
+    if p.review is not None and (p.review.votes or p.review.quorum != "any"):
+        out.print(f"votes: {escape(p.tally())}")
+        for vote in p.review.votes:
+            out.print(f"  {escape(vote.describe())} [dim]{vote.cast_at:%Y-%m-%d %H:%M} UTC[/dim]")
+    if p.conditions:
+        out.print("conditions of the last go (the next gate fails while one is open):")
+        for c in p.conditions:
+            mark = "☑" if c.met else ("[red]☐ overdue[/red]" if c.escalated else "☐")
+            out.print(f"  {mark} {escape(c.title)} [dim]{c.owner} · due {c.due_at:%Y-%m-%d %H:%M} UTC[/dim]")
     for review in p.reviews:
         d = review.decision
         if d:
@@ -74,6 +83,10 @@ def status(reference: Reference, as_json: JsonFlag = False) -> None:
                 f"• {review.label}: [bold]{d.outcome.value}[/bold] by {escape(d.decided_by_name)}{flag} "
                 f"{d.decided_at:%Y-%m-%d %H:%M}" + (f" — {escape(d.reason)}" if d.reason else "")
             )
+            if len(d.votes) > 1 or d.quorum != "any":
+                out.print(
+                    f"  [dim]votes ({escape(d.quorum)}): {escape('; '.join(v.describe() for v in d.votes))}[/dim]"
+                )
     if p.open_tasks:
         out.print(f"open tasks ({len(p.open_tasks)}):")
         for t in p.open_tasks:
@@ -93,6 +106,9 @@ def list_partnerships(
     overdue: Annotated[
         bool, typer.Option("--overdue", help="Only gate reviews past their deadline, or with tasks past due.")
     ] = False,
+    on_hold: Annotated[
+        bool, typer.Option("--on-hold", help="Only partnerships a gate put on hold until a re-check date.")
+    ] = False,
     include_closed: Annotated[bool, typer.Option("--all", help="Include closed partnerships.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -111,6 +127,7 @@ def list_partnerships(
             partner=partner,
             rag=rag,
             overdue=overdue,
+            on_hold=on_hold,
             include_closed=include_closed,
         )
 

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,8 +21,9 @@ from pydantic import (
 )
 
 from partnerships.domain import rules
+from partnerships.domain.quorum import QUORUM_WORDS, Quorum, Voter
 from partnerships.domain.text import Name, Paragraphs, one_line
-from partnerships.domain.vocabulary import Tier, workflow_id_for
+from partnerships.domain.vocabulary import Gate, Side, Tier, workflow_id_for
 
 # Bounded text keeps a charter small in every workflow history that carries it.
 Text = Paragraphs
@@ -34,11 +36,6 @@ class Strict(BaseModel):
     """Charters are typed by people: an unknown key is a typo, not an extension."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Side(StrEnum):
-    US = "us"
-    PARTNER = "partner"
 
 
 class PartnerKind(StrEnum):
@@ -107,6 +104,12 @@ class Person(Strict):
         None,
         description="The Slack workspace (T… or E…) their user id belongs to: a click counts only from it.",
         examples=["T0OURCO01"],
+    )
+    side: Side | None = Field(
+        None,
+        description="Which company a reviewer is with (us or partner): needed for every reviewer when a gate's "
+        "quorum is one-per-side. Decision owners' sides are given by where they stand.",
+        examples=["partner"],
     )
     # OpenSSH public key lines (`partnerships login` prints one): requests signed with one of
     # these keys are this person's acts from the command line.
@@ -359,12 +362,40 @@ class DecisionOwners(Strict):
     )
 
 
+QuorumText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
+
+
+def _quorum_text(value: str) -> str:
+    return str(Quorum.parse(value))
+
+
+GateQuorumText = Annotated[QuorumText, AfterValidator(_quorum_text)]
+
+
+class GateQuorums(Strict):
+    """How each gate is decided when reviewers vote: one rule per gate."""
+
+    crawl: GateQuorumText = Field("any", description=f"The Crawl gate: {QUORUM_WORDS}.")
+    walk: GateQuorumText = Field("any", description=f"The Walk gate: {QUORUM_WORDS}.")
+    qbr: GateQuorumText = Field("any", description=f"Each quarterly business review: {QUORUM_WORDS}.")
+
+    def for_gate(self, gate: Gate) -> Quorum:
+        return Quorum.parse({Gate.CRAWL: self.crawl, Gate.WALK: self.walk, Gate.QBR: self.qbr}[gate])
+
+
+def _one_rule_for_every_gate(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"crawl": value, "walk": value, "qbr": value}
+    return value
+
+
 class Governance(Strict):
     """Who decides, who reviews the gates and who hears when something is late."""
 
     decision_owners: DecisionOwners = Field(description="The decision owner on each side.")
     reviewers: Annotated[list[Person], Field(min_length=1, max_length=20)] = Field(
-        description="Who decides each gate review (go, no-go, restart Crawl, extend): 1 to 20 people.",
+        description="Who votes on each gate review (go, no-go, restart Crawl, extend, hold): 1 to 20 people; "
+        "`quorum` says how many must agree.",
         examples=[[{"name": "Lee Park", "email": "lee@ourco.example"}]],
     )
     escalation_path: Annotated[list[Person], Field(min_length=1, max_length=10)] = Field(
@@ -376,11 +407,34 @@ class Governance(Strict):
         description="Days the reviewers have to decide a gate review, 1 to 30: they are reminded, then the "
         "escalation path is told, and at the end the gate is decided by policy (its automatic recommendation).",
     )
+    quorum: Annotated[GateQuorums, BeforeValidator(_one_rule_for_every_gate)] = Field(
+        GateQuorums(),
+        description="How many reviewers must agree before a gate is decided: one rule for every gate "
+        f"(e.g. majority) or one per gate (crawl, walk, qbr), each {QUORUM_WORDS}. Each reviewer votes once and "
+        "may change the vote until the quorum agrees; leave out for any one reviewer.",
+        examples=["one-per-side", {"crawl": "any", "walk": "one-per-side", "qbr": "majority"}],
+    )
     slack_channel: Annotated[str, StringConstraints(pattern=r"^[#A-Za-z0-9_-]{2,80}$")] | None = Field(
         None,
         description="The Slack channel for this partnership's messages; without one, the worker's default channel.",
         examples=["#partner-acme"],
     )
+
+    @model_validator(mode="after")
+    def _quorum_fits_the_reviewers(self) -> Governance:
+        gates_by_problem: dict[str, list[str]] = {}
+        for gate in Gate:
+            problem = self.quorum.for_gate(gate).misfit(self.voters())
+            if problem:
+                gates_by_problem.setdefault(problem, []).append(gate.value)
+        if gates_by_problem:
+            raise ValueError(
+                "; ".join(f"quorum.{'/'.join(gates)}: {problem}" for problem, gates in gates_by_problem.items())
+            )
+        return self
+
+    def voters(self) -> list[Voter]:
+        return [Voter(p.email, p.side) for p in self.reviewers]
 
 
 class Signing(Strict):
@@ -401,6 +455,69 @@ class Signing(Strict):
         if not self.escalate_after_days < self.expire_after_days:
             raise ValueError("escalate_after_days must be less than expire_after_days")
         return self
+
+
+QuartersRunning = Annotated[int, Field(ge=1, le=rules.MAX_EXIT_QUARTERS)]
+
+
+class ExitRule(Strict):
+    """An exit criterion the engine checks at every QBR: exactly one condition, held for `quarters` running."""
+
+    red_quarters: QuartersRunning | None = Field(
+        None, description="Met when the scorecard is red this many quarters running.", examples=[2]
+    )
+    metric_worse_than: Annotated[float, Field(ge=0, le=1e12)] | None = Field(
+        None,
+        description="Met when the stated metric (the scorecard's metric_value) is worse than this, in the "
+        "metric's direction, for `quarters` quarters running.",
+        examples=[15],
+    )
+    revenue_below: Annotated[float, Field(ge=0, le=1e13)] | None = Field(
+        None, description="Met when revenue closed is below this for `quarters` quarters running.", examples=[50000]
+    )
+    adoption_below_pct: Annotated[float, Field(ge=0, le=100)] | None = Field(
+        None,
+        description="Met when adoption (the scorecard's integration_rate_pct) is below this percentage for "
+        "`quarters` quarters running.",
+        examples=[40],
+    )
+    quarters: QuartersRunning = Field(
+        1, description="How many quarters running a bound must be missed before the criterion is met."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_condition(self) -> ExitRule:
+        named = [
+            name
+            for name in ("red_quarters", "metric_worse_than", "revenue_below", "adoption_below_pct")
+            if getattr(self, name) is not None
+        ]
+        if len(named) != 1:
+            raise ValueError(
+                "an exit rule names exactly one of red_quarters, metric_worse_than, revenue_below, "
+                f"adoption_below_pct (this one names {', '.join(named) or 'none'})"
+            )
+        if self.red_quarters is not None and self.quarters != 1:
+            raise ValueError("quarters: red_quarters already says how many quarters running")
+        return self
+
+    @property
+    def quarters_running(self) -> int:
+        return self.red_quarters if self.red_quarters is not None else self.quarters
+
+    def describe(self, metric: str, direction: Direction) -> str:
+        running = f"{self.quarters} quarters running" if self.quarters > 1 else "a quarter"
+        if self.red_quarters is not None:
+            return f"red {self.red_quarters} quarters running"
+        if self.metric_worse_than is not None:
+            worse = "above" if direction is Direction.LOWER_IS_BETTER else "below"
+            return f"{metric} {worse} {self.metric_worse_than:g} for {running}"
+        if self.revenue_below is not None:
+            return f"revenue closed below {self.revenue_below:g} for {running}"
+        return f"adoption below {self.adoption_below_pct:g} % for {running}"
+
+
+ExitCriterion = Annotated[Text | ExitRule, Field(union_mode="left_to_right")]
 
 
 class Charter(Strict):
@@ -437,8 +554,11 @@ class Charter(Strict):
     signing: Signing = Field(
         Signing(), description="When missing signatures (the charter's, or the re-commitment to Run) are chased."
     )
-    exit_criteria: Items = Field(
-        description="What ends the partnership, agreed up front; a person still exits it (`partnerships exit`).",
+    exit_criteria: Annotated[list[ExitCriterion], Field(min_length=1, max_length=30)] = Field(
+        description="What ends the partnership, agreed up front. Text is a checklist item the QBR reviewers tick; "
+        "a rule (red_quarters, metric_worse_than, revenue_below or adoption_below_pct, with quarters) is checked "
+        "by the engine at every QBR, which then recommends exit and says which, or a re-validation while a "
+        "bound is missed for fewer quarters than it allows. A person still ends it (a no-go or `partnerships exit`).",
         examples=[["Two red quarters in a row"]],
     )
 
@@ -492,6 +612,10 @@ class Charter(Strict):
         data = self.model_dump(mode="json")
         for person in people_in(data):
             person.pop("keys", None)
+            if person.get("side") is None:
+                person.pop("side", None)  # added later: a charter without sides keeps the hash it was signed with
+        if data["governance"]["quorum"] == GateQuorums().model_dump(mode="json"):
+            del data["governance"]["quorum"]  # likewise
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

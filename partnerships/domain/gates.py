@@ -13,15 +13,54 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from partnerships.domain import rules
-from partnerships.domain.charter import Charter, Direction
+from partnerships.domain.charter import Charter, Direction, ExitRule
 from partnerships.domain.text import Name, Reason
 from partnerships.domain.vocabulary import Gate, Outcome, Rag
 
 ALLOWED_OUTCOMES: dict[Gate, tuple[Outcome, ...]] = {
-    Gate.CRAWL: (Outcome.GO, Outcome.NO_GO, Outcome.EXTEND),
-    Gate.WALK: (Outcome.GO, Outcome.NO_GO, Outcome.RESTART_CRAWL, Outcome.EXTEND),
-    Gate.QBR: (Outcome.GO, Outcome.NO_GO),
+    Gate.CRAWL: (Outcome.GO, Outcome.NO_GO, Outcome.EXTEND, Outcome.HOLD),
+    Gate.WALK: (Outcome.GO, Outcome.NO_GO, Outcome.RESTART_CRAWL, Outcome.EXTEND, Outcome.HOLD),
+    Gate.QBR: (Outcome.GO, Outcome.NO_GO, Outcome.REVALIDATE, Outcome.HOLD),
 }
+
+
+class GateRules(BaseModel):
+    """The charter's terms a gate is judged by: its thresholds and its stated metric."""
+
+    crawl_min_improvement_pct: float
+    walk_min_adoption_pct: float
+    metric: str
+    direction: Direction
+
+    @classmethod
+    def of(cls, charter: Charter) -> GateRules:
+        return cls(
+            crawl_min_improvement_pct=charter.gates.crawl_min_improvement_pct,
+            walk_min_adoption_pct=charter.gates.walk_min_adoption_pct,
+            metric=charter.measurement.metric.name,
+            direction=charter.measurement.metric.direction,
+        )
+
+
+class GateBasis(BaseModel):
+    """Everything a gate review was judged against besides its evidence, kept with the review."""
+
+    rules: GateRules
+    can_extend: bool
+    crawl_restarts_left: int
+    previous_rags: list[Rag] = Field(default_factory=list)
+    earlier_quarters: list[QuarterFacts] = Field(default_factory=list)
+    quorum: str = "any"
+    # Each reviewer's email and side ("us", "partner" or "").
+    voters: list[tuple[str, str]] = Field(default_factory=list)
+    unmet_conditions: list[str] = Field(default_factory=list)
+
+
+class ConditionState(BaseModel):
+    """A condition of the previous go as the next gate sees it."""
+
+    title: str
+    met: bool
 
 
 class Evidence(BaseModel):
@@ -87,6 +126,29 @@ class Scorecard(Evidence):
     time_to_value_days: Annotated[float, Field(ge=0, le=3650)] | None = None
     rag: Rag
     notes: Reason = ""
+    metric_value: Measure | None = Field(
+        None, description="The stated metric this quarter: what `metric_worse_than` exit rules check."
+    )
+
+
+class QuarterFacts(BaseModel):
+    """What structured exit criteria look back on: one quarter of Run, as its QBR saw it."""
+
+    quarter: int
+    rag: Rag
+    metric_value: float | None = None
+    revenue_closed: float
+    adoption_pct: float | None = None
+
+    @classmethod
+    def of(cls, quarter: int, scorecard: Scorecard) -> QuarterFacts:
+        return cls(
+            quarter=quarter,
+            rag=scorecard.rag,
+            metric_value=scorecard.metric_value,
+            revenue_closed=scorecard.revenue_closed,
+            adoption_pct=scorecard.integration_rate_pct,
+        )
 
 
 class Criterion(BaseModel):
@@ -120,10 +182,15 @@ def _yes_no(value: bool | None) -> str | None:
     return None if value is None else ("yes" if value else "no")
 
 
-def evaluate_crawl(evidence: CrawlEvidence, charter: Charter, *, can_extend: bool) -> GateEvaluation:
+def _rules(terms: Charter | GateRules) -> GateRules:
+    return GateRules.of(terms) if isinstance(terms, Charter) else terms
+
+
+def evaluate_crawl(evidence: CrawlEvidence, terms: Charter | GateRules, *, can_extend: bool) -> GateEvaluation:
     """Crawl passes when every pilot saw the improvement, would recommend it, and it can scale."""
-    threshold = Decimal(str(charter.gates.crawl_min_improvement_pct))
-    direction = charter.measurement.metric.direction
+    gate_rules = _rules(terms)
+    threshold = Decimal(str(gate_rules.crawl_min_improvement_pct))
+    direction = gate_rules.direction
     pilots = evidence.pilots
     improvements = [p.improvement_pct(direction) for p in pilots]
     worst = min(improvements) if improvements else None
@@ -131,7 +198,7 @@ def evaluate_crawl(evidence: CrawlEvidence, charter: Charter, *, can_extend: boo
         Criterion(
             key="improvement",
             question=f"Did every pilot see ≥ {_pct(threshold)} % improvement in "
-            f"{charter.measurement.metric.name} ({direction.value})?",
+            f"{gate_rules.metric} ({direction.value})?",
             measured=None
             if worst is None
             else ", ".join(f"{p.customer} {i:+.1f} %" for p, i in zip(pilots, improvements, strict=True)),
@@ -185,10 +252,10 @@ def adoption_pct(evidence: WalkEvidence) -> Decimal | None:
 
 
 def evaluate_walk(
-    evidence: WalkEvidence, charter: Charter, *, can_extend: bool, crawl_restarts_left: int
+    evidence: WalkEvidence, terms: Charter | GateRules, *, can_extend: bool, crawl_restarts_left: int
 ) -> GateEvaluation:
     """Walk passes when enough invited customers adopted, the partner promotes, support copes."""
-    threshold = Decimal(str(charter.gates.walk_min_adoption_pct))
+    threshold = Decimal(str(_rules(terms).walk_min_adoption_pct))
     adoption = adoption_pct(evidence)
     scope = rules.WALK_INVITED_CUSTOMERS
     criteria = [
@@ -240,11 +307,89 @@ def evaluate_walk(
     return GateEvaluation(gate=Gate.WALK, criteria=criteria, recommendation=recommendation, rationale=rationale)
 
 
-def evaluate_qbr(scorecard: Scorecard | None, previous_rags: list[Rag]) -> GateEvaluation:
-    """A quarter in Run passes when it was measured and has not been red for too long."""
+def _missed(rule: ExitRule, quarter: QuarterFacts, direction: Direction) -> bool | None:
+    """Whether a quarter missed the rule's bound (None: the quarter did not record what it checks)."""
+    if rule.red_quarters is not None:
+        return quarter.rag is Rag.RED
+    if rule.metric_worse_than is not None:
+        if quarter.metric_value is None:
+            return None
+        if direction is Direction.LOWER_IS_BETTER:
+            return quarter.metric_value > rule.metric_worse_than
+        return quarter.metric_value < rule.metric_worse_than
+    if rule.revenue_below is not None:
+        return quarter.revenue_closed < rule.revenue_below
+    assert rule.adoption_below_pct is not None
+    return None if quarter.adoption_pct is None else quarter.adoption_pct < rule.adoption_below_pct
+
+
+def _quarters_running(rule: ExitRule, quarters: list[QuarterFacts], direction: Direction) -> int:
+    running = 0
+    for quarter in reversed(quarters):
+        if not _missed(rule, quarter, direction):
+            break
+        running += 1
+    return running
+
+
+def _exit_checks(
+    criteria_text: list[str | ExitRule], quarters: list[QuarterFacts], terms: GateRules | None
+) -> tuple[list[Criterion], list[str], list[str]]:
+    """The charter's exit criteria at a QBR: a criterion each, the rules met, and the bounds missed
+    for fewer quarters than their rule allows (those call for a re-validation first)."""
+    criteria, met, missing = [], [], []
+    direction = terms.direction if terms else Direction.HIGHER_IS_BETTER
+    metric = terms.metric if terms else "the metric"
+    for number, item in enumerate(criteria_text, start=1):
+        if isinstance(item, str):
+            criteria.append(
+                Criterion(
+                    key=f"exit-{number}",
+                    question=f"Exit criterion (the reviewers judge): {item}",
+                    measured="for the reviewers to tick",
+                    threshold="not met",
+                    passed=True,
+                )
+            )
+            continue
+        described = item.describe(metric, direction)
+        running = _quarters_running(item, quarters, direction)
+        needed = item.quarters_running
+        is_met = running >= needed
+        if is_met:
+            met.append(described)
+        elif running:
+            missing.append(described)
+        criteria.append(
+            Criterion(
+                key=f"exit-{number}",
+                question=f"Clear of the exit criterion: {described}?",
+                measured=f"missed {running} of {needed} quarter(s) running",
+                threshold=f"fewer than {needed} quarter(s) running",
+                passed=not is_met,
+            )
+        )
+    return criteria, met, missing
+
+
+def evaluate_qbr(
+    scorecard: Scorecard | None,
+    previous_rags: list[Rag],
+    *,
+    exit_criteria: list[str | ExitRule] | None = None,
+    earlier: list[QuarterFacts] | None = None,
+    terms: GateRules | None = None,
+    quarter: int = 0,
+) -> GateEvaluation:
+    """A quarter in Run passes when it was measured, has not been red for too long and meets no
+    exit criterion; sustained amber, or a bound missed for fewer quarters than allowed, calls
+    for a re-validation before anyone decides to exit."""
     streak = rules.RED_QUARTERS_BEFORE_EXIT
     recent = [*previous_rags[-(streak - 1) :], scorecard.rag] if scorecard else []
     red_streak = len(recent) == streak and all(r is Rag.RED for r in recent)
+    amber_run = rules.AMBER_QUARTERS_BEFORE_REVALIDATION
+    ambers = [*previous_rags, scorecard.rag][-amber_run:] if scorecard else []
+    amber_streak = len(ambers) == amber_run and all(r is Rag.AMBER for r in ambers)
     criteria = [
         Criterion(
             key="scorecard",
@@ -261,23 +406,49 @@ def evaluate_qbr(scorecard: Scorecard | None, previous_rags: list[Rag]) -> GateE
             passed=scorecard is not None and not red_streak,
         ),
     ]
+    quarters = [*(earlier or []), *([QuarterFacts.of(quarter, scorecard)] if scorecard else [])]
+    exit_criteria_checked, met, missed = _exit_checks(list(exit_criteria or []), quarters, terms)
+    criteria += exit_criteria_checked
+
+    def judged(recommendation: Outcome, rationale: str) -> GateEvaluation:
+        return GateEvaluation(gate=Gate.QBR, criteria=criteria, recommendation=recommendation, rationale=rationale)
+
     if scorecard is None:
-        return GateEvaluation(
-            gate=Gate.QBR,
-            criteria=criteria,
-            recommendation=Outcome.NO_GO,
-            rationale="no scorecard: a partnership nobody measures should not continue",
-        )
+        return judged(Outcome.NO_GO, "no scorecard: a partnership nobody measures should not continue")
     if red_streak:
-        return GateEvaluation(
-            gate=Gate.QBR,
-            criteria=criteria,
-            recommendation=Outcome.NO_GO,
-            rationale=f"red {streak} quarters running: end it rather than feed sunk cost",
+        return judged(Outcome.NO_GO, f"red {streak} quarters running: end it rather than feed sunk cost")
+    if met:
+        return judged(Outcome.NO_GO, "exit criterion met: " + "; ".join(met) + ": end it as the charter agreed")
+    if missed or amber_streak:
+        why = [*missed, *([f"amber {amber_run} quarters running"] if amber_streak else [])]
+        return judged(
+            Outcome.REVALIDATE,
+            "re-validate before exit (" + "; ".join(why) + "): a Walk-style gate decides whether Run goes on",
         )
-    return GateEvaluation(
-        gate=Gate.QBR,
-        criteria=criteria,
-        recommendation=Outcome.GO,
-        rationale=f"{scorecard.rag.value} quarter: continue in Run",
+    return judged(Outcome.GO, f"{scorecard.rag.value} quarter: continue in Run")
+
+
+def with_conditions(
+    evaluation: GateEvaluation, conditions: list[ConditionState], *, crawl_restarts_left: int
+) -> GateEvaluation:
+    """The previous go's conditions join the checklist: one unmet condition fails the gate."""
+    if not conditions:
+        return evaluation
+    unmet = [c.title for c in conditions if not c.met]
+    criterion = Criterion(
+        key="conditions",
+        question="Were the conditions of the last go met?",
+        measured=f"{len(conditions) - len(unmet)} of {len(conditions)} met"
+        + (": not " + "; not ".join(unmet) if unmet else ""),
+        threshold="every condition met",
+        passed=not unmet,
     )
+    updated = evaluation.model_copy(update={"criteria": [*evaluation.criteria, criterion]})
+    if unmet and evaluation.recommendation is Outcome.GO:
+        if evaluation.gate is Gate.WALK and crawl_restarts_left > 0:
+            recommendation = Outcome.RESTART_CRAWL
+        else:
+            recommendation = Outcome.NO_GO
+        updated.recommendation = recommendation
+        updated.rationale = f"the conditions of the last go were not met ({'; '.join(unmet)}): {recommendation.value}"
+    return updated

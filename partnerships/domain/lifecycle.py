@@ -20,16 +20,22 @@ from partnerships.domain.charter import Charter, PublicKeyLine, Side, people_in,
 from partnerships.domain.durations import moment
 from partnerships.domain.gates import (
     ALLOWED_OUTCOMES,
+    ConditionState,
     CrawlEvidence,
+    GateBasis,
     GateEvaluation,
+    GateRules,
     PilotResult,
+    QuarterFacts,
     Scorecard,
     WalkEvidence,
     evaluate_crawl,
     evaluate_qbr,
     evaluate_walk,
+    with_conditions,
 )
-from partnerships.domain.text import Identity, Reason, one_line, same_text, visible_length
+from partnerships.domain.quorum import Ballot, reached, still_needed
+from partnerships.domain.text import Identity, Line, Reason, one_line, same_text, visible_length
 from partnerships.domain.vocabulary import Gate, Outcome, Phase, Rag, Step
 
 ENDED_PHASES = (Phase.EXITED, Phase.COMPLETED)
@@ -40,6 +46,8 @@ class TaskKind(StrEnum):
     WALK_KICKOFF = "walk-kickoff"
     RUN_KICKOFF = "run-kickoff"
     QBR = "qbr"
+    # A go's conditions: each one a task with an owner and a due date, checked at the next gate.
+    CONDITION = "condition"
     EXIT = "exit"
     CHARTER_EXPIRED = "charter-expired"
 
@@ -168,12 +176,29 @@ class ScorecardRequest(Request):
     scorecard: Scorecard
 
 
+class ConditionRequest(BaseModel):
+    """One condition of a go: what must be done, by whom, within how many days."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    title: Annotated[Line, StringConstraints(max_length=300)]
+    owner: Identity
+    due_in_days: Annotated[int, Field(ge=1, le=365)]
+
+
 class DecisionRequest(Request):
+    """A reviewer's vote on the open gate review: it decides once the gate's quorum agrees."""
+
     ACTOR = "reviewer"
     reviewer: Identity
     outcome: Outcome
     reason: Reason = ""
     extend_weeks: Annotated[int, Field(ge=1, le=4)] = 2
+    # A conditional go: each condition becomes a task, and the next gate fails while one is unmet.
+    conditions: Annotated[list[ConditionRequest], Field(max_length=10)] = []
+    # A hold: the review reopens this many days later (the reason says what must change).
+    recheck_in_days: Annotated[int, Field(ge=1, le=180)] | None = None
+    # At a QBR: the charter's written exit criteria (by number, from 1) this reviewer judges met.
+    exit_criteria_met: Annotated[list[Annotated[int, Field(ge=1, le=30)]], Field(max_length=30)] = []
 
 
 class ExitRequest(Request):
@@ -276,6 +301,25 @@ class KeyChange(BaseModel):
     at: datetime
 
 
+class Vote(BaseModel):
+    """A reviewer's current vote on a review; a changed vote replaces it (`changes` counts how often)."""
+
+    reviewer: str
+    name: str
+    side: Side | None = None
+    outcome: Outcome
+    reason: str = ""
+    extend_weeks: int | None = None
+    conditions: list[ConditionRequest] = Field(default_factory=list)
+    recheck_in_days: int | None = None
+    exit_criteria_met: list[str] = Field(default_factory=list)
+    cast_at: datetime
+    changes: int = 0
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.outcome.value}" + (f" ({self.reason})" if self.reason else "")
+
+
 class Decision(BaseModel):
     outcome: Outcome
     decided_by: str
@@ -285,6 +329,37 @@ class Decision(BaseModel):
     by_policy: bool = False
     overrides_failing_gate: bool = False
     extend_weeks: int | None = None
+    # Every vote cast on the review when it was decided: the dissent stays in the record.
+    votes: list[Vote] = Field(default_factory=list)
+    quorum: str = "any"
+    conditions: list[ConditionRequest] = Field(default_factory=list)
+    recheck_at: datetime | None = None
+    # The written exit criteria the deciding reviewers ticked as met.
+    exit_criteria_met: list[str] = Field(default_factory=list)
+
+
+class Condition(BaseModel):
+    """A condition of a go, tracked through its task until the next gate judges it."""
+
+    id: str
+    title: str
+    owner: str
+    due_at: datetime
+    escalate_at: datetime
+    set_at: str  # the review that set it
+    met: bool = False
+    escalated: bool = False
+
+
+class Hold(BaseModel):
+    """A gate put the partnership on hold: nothing advances until `until`, when the review reopens."""
+
+    gate: Gate
+    label: str
+    reason: str
+    by: str
+    since: datetime
+    until: datetime
 
 
 class GateReview(BaseModel):
@@ -298,6 +373,13 @@ class GateReview(BaseModel):
     evaluation: GateEvaluation
     evidence: dict[str, object]
     decision: Decision | None = None
+    quorum: str = "any"
+    votes: list[Vote] = Field(default_factory=list)
+    # What the gate was judged against, so `what-if` can judge it again under other rules.
+    basis: GateBasis | None = None
+
+    def voted(self, email: str) -> Vote | None:
+        return next((v for v in self.votes if v.reviewer == email), None)
 
 
 class TaskRef(BaseModel):
@@ -316,6 +398,12 @@ class Transition(BaseModel):
     tasks: TaskKind | None = None
     cancelled_tasks: list[str] = Field(default_factory=list)
     decided_review: GateReview | None = None
+    # A reviewer voted and the quorum has not agreed yet: the review stays open.
+    vote: Vote | None = None
+    # A conditional go: its conditions' tasks are created with this step.
+    conditions: list[Condition] = Field(default_factory=list)
+    # Moved to hold, or back from it (the review reopens).
+    held: Hold | None = None
     new_quarter: bool = False
     # This change ended the partnership (exit, no-go, expiry): everyone hears it once.
     ended: bool = False
@@ -356,6 +444,13 @@ class Partnership(BaseModel):
     # Earlier charters, each with the signatures it had, and an amendment awaiting signatures.
     charter_versions: list[CharterVersion] = Field(default_factory=list)
     amendment: Amendment | None = None
+    # The conditions of the last go, judged at the next gate.
+    conditions: list[Condition] = Field(default_factory=list)
+    # Run's quarters as their QBRs saw them, for the charter's structured exit criteria.
+    quarter_facts: list[QuarterFacts] = Field(default_factory=list)
+    # Times a QBR sent the partnership through a Walk-style gate again.
+    revalidations: int = 0
+    hold: Hold | None = None
 
     @classmethod
     def begin(cls, charter: Charter, time_scale: TimeScale, now: datetime) -> Partnership:
@@ -380,7 +475,14 @@ class Partnership(BaseModel):
         return {Phase.CRAWL: Gate.CRAWL, Phase.WALK: Gate.WALK, Phase.RUN: Gate.QBR}.get(self.phase)
 
     @property
+    def revalidating(self) -> bool:
+        """In a Walk a QBR asked for: it proves Run still holds; it cannot send the partnership back to Crawl."""
+        return self.phase is Phase.WALK and self.quarter > 0
+
+    @property
     def crawl_restarts_left(self) -> int:
+        if self.revalidating:
+            return 0
         return rules.MAX_CRAWL_RESTARTS - (self.crawl_attempt - 1)
 
     def planned_weeks(self) -> float:
@@ -399,26 +501,52 @@ class Partnership(BaseModel):
         return int(longest - self.planned_weeks() - self.extended_weeks)
 
     def evaluate(self) -> GateEvaluation | None:
-        """The current phase's gate on the evidence so far."""
+        """The current phase's gate on the evidence so far, with the last go's conditions."""
         can_extend = self.extension_room_weeks() > 0
         if self.phase is Phase.CRAWL:
-            return evaluate_crawl(self.crawl, self.charter, can_extend=can_extend)
-        if self.phase is Phase.WALK:
-            return evaluate_walk(
+            evaluation = evaluate_crawl(self.crawl, self.charter, can_extend=can_extend)
+        elif self.phase is Phase.WALK:
+            evaluation = evaluate_walk(
                 self.walk,
                 self.charter,
                 can_extend=can_extend,
                 crawl_restarts_left=self.crawl_restarts_left,
             )
-        if self.phase is Phase.RUN:
-            return evaluate_qbr(self.scorecard, self.rag_history)
-        return None
+        elif self.phase is Phase.RUN:
+            evaluation = evaluate_qbr(
+                self.scorecard,
+                self.rag_history,
+                exit_criteria=list(self.charter.exit_criteria),
+                earlier=self.quarter_facts,
+                terms=GateRules.of(self.charter),
+                quarter=self.quarter,
+            )
+        else:
+            return None
+        states = [ConditionState(title=c.title, met=c.met) for c in self.conditions]
+        return with_conditions(evaluation, states, crawl_restarts_left=self.crawl_restarts_left)
+
+    def gate_basis(self) -> GateBasis:
+        gate = self.gate
+        assert gate is not None
+        return GateBasis(
+            rules=GateRules.of(self.charter),
+            can_extend=self.extension_room_weeks() > 0,
+            crawl_restarts_left=self.crawl_restarts_left,
+            previous_rags=list(self.rag_history),
+            earlier_quarters=list(self.quarter_facts),
+            quorum=str(self.charter.governance.quorum.for_gate(gate)),
+            voters=[(p.email, p.side.value if p.side else "") for p in self.charter.governance.reviewers],
+            unmet_conditions=[c.title for c in self.conditions if not c.met],
+        )
 
     def phase_label(self) -> str:
         if self.phase is Phase.CRAWL and self.crawl_attempt > 1:
             return f"Crawl (attempt {self.crawl_attempt})"
         if self.phase is Phase.RUN and self.quarter:
             return f"Run (quarter {self.quarter})"
+        if self.revalidating:
+            return f"Walk (re-validation {self.revalidations})"
         return self.phase.value.capitalize()
 
     def batch_key(self, kind: TaskKind) -> str:
@@ -426,7 +554,9 @@ class Partnership(BaseModel):
         if kind is TaskKind.CRAWL_KICKOFF:
             return f"{self.workflow_id}:crawl-{self.crawl_attempt}"
         if kind is TaskKind.WALK_KICKOFF:
-            # A restarted Crawl leads to a second Walk, whose kickoff tasks are new ones.
+            # A restarted Crawl leads to a second Walk, whose kickoff tasks are new ones; so does a re-validation.
+            if self.revalidating:
+                return f"{self.workflow_id}:walk-revalidation-{self.revalidations}"
             return f"{self.workflow_id}:walk-{self.crawl_attempt}"
         if kind is TaskKind.QBR:
             return f"{self.workflow_id}:qbr-{self.quarter}"
@@ -474,6 +604,12 @@ class Partnership(BaseModel):
         self.recommitments.append(self._signature(request.signer, now))
         if len(self.recommitments) < 2:
             return None
+        if self.quarter > 0:
+            # Back from a re-validation: Run goes on with its next quarter; its kickoff tasks were sent once.
+            self.phase, self.step = Phase.RUN, Step.UNDERWAY
+            self.quarter += 1
+            self._start_period(now, rules.WEEKS_PER_QUARTER)
+            return Transition(summary=f"both sides re-committed: Run resumes with quarter {self.quarter}")
         self.phase, self.step = Phase.RUN, Step.UNDERWAY
         self.quarter = 1
         self._start_period(now, rules.WEEKS_PER_QUARTER)
@@ -548,7 +684,7 @@ class Partnership(BaseModel):
 
     def _recorder_problems(self, identity: str, phases: tuple[Phase, ...], what: str) -> list[str]:
         problems = []
-        if self.phase not in phases or self.step not in (Step.UNDERWAY, Step.GATE_REVIEW):
+        if self.phase not in phases or self.step not in (Step.UNDERWAY, Step.GATE_REVIEW, Step.ON_HOLD):
             problems.append(
                 f"{what} can be recorded only in {'/'.join(p.value for p in phases)} "
                 f"(phase: {self.phase.value}, {self.step.value})"
@@ -617,6 +753,7 @@ class Partnership(BaseModel):
             assert evaluation is not None
             self.review.evaluation = evaluation
             self.review.evidence = self.evidence()
+            self.review.basis = self.gate_basis()
 
     def unreviewed_evidence(self) -> dict[str, object]:
         """Evidence no gate review has weighed yet: the phase under way, or the one an exit cut short."""
@@ -654,6 +791,8 @@ class Partnership(BaseModel):
             policy_at=now + window * 2,
             evaluation=evaluation,
             evidence=self.evidence(),
+            quorum=str(self.charter.governance.quorum.for_gate(gate)),
+            basis=self.gate_basis(),
         )
         return self.review
 
@@ -695,22 +834,144 @@ class Partnership(BaseModel):
                     f"extend_weeks: {self.phase.value.capitalize()} can be extended by {room} more week(s) "
                     f"at most, not {request.extend_weeks}"
                 )
+        if request.conditions and request.outcome is not Outcome.GO:
+            problems.append("conditions: only a go can have conditions")
+        for number, condition in enumerate(request.conditions, start=1):
+            if self.charter.person(condition.owner) is None:
+                problems.append(
+                    f"conditions[{number}].owner: {condition.owner} is not named in the charter's governance"
+                )
+        if request.outcome is Outcome.HOLD:
+            if request.recheck_in_days is None:
+                problems.append("recheck_in_days: a hold needs the day it is checked again")
+            if not request.reason:
+                problems.append("reason: a hold needs a reason (what must change before the re-check)")
+        elif request.recheck_in_days is not None:
+            problems.append("recheck_in_days: only a hold has a re-check date")
+        written = self._written_exit_criteria()
+        for number in request.exit_criteria_met:
+            if review.gate is not Gate.QBR:
+                problems.append("exit_criteria_met: exit criteria are ticked at a QBR")
+                break
+            if number not in written:
+                problems.append(
+                    f"exit_criteria_met: {number} is not one of the charter's written exit criteria "
+                    f"({', '.join(str(n) for n in written) or 'it has none'})"
+                )
+        reviewer = self.charter.reviewer(request.reviewer)
+        if reviewer is not None and not problems:
+            earlier = review.voted(reviewer.email)
+            if earlier is not None and self._same_vote(earlier, request):
+                problems.append(
+                    f"outcome: {reviewer.name} already voted {request.outcome.value} on this review; "
+                    "vote something else to change it"
+                )
         return problems
 
+    def _written_exit_criteria(self) -> dict[int, str]:
+        """The charter's exit criteria people judge (text, not rules), by their number in the list."""
+        return {n: c for n, c in enumerate(self.charter.exit_criteria, start=1) if isinstance(c, str)}
+
+    def _same_vote(self, vote: Vote, request: DecisionRequest) -> bool:
+        return (
+            vote.outcome is request.outcome
+            and vote.reason == request.reason
+            and vote.conditions == request.conditions
+            and vote.recheck_in_days == request.recheck_in_days
+            and (vote.extend_weeks is None or vote.extend_weeks == request.extend_weeks)
+            and vote.exit_criteria_met == self._ticked(request)
+        )
+
+    def _ticked(self, request: DecisionRequest) -> list[str]:
+        written = self._written_exit_criteria()
+        return [written[n] for n in dict.fromkeys(request.exit_criteria_met) if n in written]
+
     def apply_decision(self, request: DecisionRequest, now: datetime) -> Transition:
+        """A reviewer's vote: the review is decided when the gate's quorum agrees, else it stays open."""
         reviewer = self.charter.reviewer(request.reviewer)
-        assert reviewer is not None and self.review is not None
-        return self._decide(
-            Decision(
-                outcome=request.outcome,
-                decided_by=reviewer.email,
-                decided_by_name=reviewer.name,
-                reason=request.reason,
-                decided_at=now,
-                overrides_failing_gate=request.outcome is Outcome.GO and not self.review.evaluation.passed,
-                extend_weeks=request.extend_weeks if request.outcome is Outcome.EXTEND else None,
-            ),
-            now,
+        review = self.review
+        assert reviewer is not None and review is not None
+        earlier = review.voted(reviewer.email)
+        vote = Vote(
+            reviewer=reviewer.email,
+            name=reviewer.name,
+            side=reviewer.side,
+            outcome=request.outcome,
+            reason=request.reason,
+            extend_weeks=request.extend_weeks if request.outcome is Outcome.EXTEND else None,
+            conditions=list(request.conditions),
+            recheck_in_days=request.recheck_in_days,
+            exit_criteria_met=self._ticked(request),
+            cast_at=now,
+            changes=0 if earlier is None else earlier.changes + 1,
+        )
+        review.votes = [*(v for v in review.votes if v.reviewer != reviewer.email), vote]
+        outcome = self.quorum_outcome()
+        if outcome is None:
+            verb = "voted" if earlier is None else "changed their vote to"
+            return Transition(vote=vote, summary=f"{reviewer.name} {verb} {vote.outcome.value}: {self.tally()}")
+        return self._decide(self._decision_of_the_quorum(outcome, now), now)
+
+    def quorum_outcome(self) -> Outcome | None:
+        """The outcome the open review's quorum agrees on, if any. A go over a failing gate
+        counts only the go votes that give a written reason."""
+        review = self.review
+        assert review is not None
+        gate = review.gate
+        quorum = self.charter.governance.quorum.for_gate(gate)
+        failing = not review.evaluation.passed
+        ballots = [
+            Ballot(v.reviewer, v.outcome)
+            for v in review.votes
+            if not (v.outcome is Outcome.GO and failing and visible_length(v.reason) < rules.MIN_OVERRIDE_REASON_CHARS)
+        ]
+        return reached(quorum, self.charter.governance.voters(), ballots)
+
+    def tally(self) -> str:
+        """The open review's votes in one line: who voted what, and what the quorum still needs."""
+        review = self.review
+        assert review is not None
+        quorum = self.charter.governance.quorum.for_gate(review.gate)
+        voters = self.charter.governance.voters()
+        counts: dict[str, int] = {}
+        for vote in review.votes:
+            counts[vote.outcome.value] = counts.get(vote.outcome.value, 0) + 1
+        cast = ", ".join(f"{n} {outcome}" for outcome, n in counts.items()) or "no votes yet"
+        ballots = [Ballot(v.reviewer, v.outcome) for v in review.votes]
+        return f"{cast} ({quorum.describe(len(voters))}; needs {still_needed(quorum, voters, ballots)})"
+
+    def not_yet_voted(self) -> list[str]:
+        """Reviewers' emails without a vote on the open review: reminders go to them only."""
+        review = self.review
+        voted = {v.reviewer for v in review.votes} if review else set()
+        return [p.email for p in self.charter.governance.reviewers if p.email not in voted]
+
+    def _decision_of_the_quorum(self, outcome: Outcome, now: datetime) -> Decision:
+        review = self.review
+        assert review is not None
+        agreeing = [v for v in review.votes if v.outcome is outcome]
+        last = max(agreeing, key=lambda v: v.cast_at)
+        if len(agreeing) == 1:
+            names, reason = last.name, last.reason
+        else:
+            names = " and ".join(v.name for v in agreeing)
+            reason = "; ".join(f"{v.name}: {v.reason}" for v in agreeing if v.reason)
+        extend = [v.extend_weeks for v in agreeing if v.extend_weeks is not None]
+        recheck = [v.recheck_in_days for v in agreeing if v.recheck_in_days is not None]
+        conditions = list({c.title.casefold(): c for v in agreeing for c in v.conditions}.values())
+        return Decision(
+            outcome=outcome,
+            decided_by=last.reviewer,
+            decided_by_name=names,
+            reason=reason,
+            decided_at=now,
+            overrides_failing_gate=outcome is Outcome.GO and not review.evaluation.passed,
+            extend_weeks=min(extend) if extend else None,
+            votes=list(review.votes),
+            quorum=review.quorum,
+            conditions=conditions,
+            recheck_at=now + self.time_scale.days(min(recheck)) if recheck else None,
+            exit_criteria_met=list(dict.fromkeys(c for v in agreeing for c in v.exit_criteria_met)),
         )
 
     def apply_policy_decision(self, now: datetime) -> Transition:
@@ -729,6 +990,8 @@ class Partnership(BaseModel):
                 decided_at=now,
                 by_policy=True,
                 extend_weeks=min(2, self.extension_room_weeks()) if outcome is Outcome.EXTEND else None,
+                votes=list(self.review.votes),
+                quorum=self.review.quorum,
             ),
             now,
         )
@@ -743,13 +1006,55 @@ class Partnership(BaseModel):
 
     def _decide(self, decision: Decision, now: datetime) -> Transition:
         review = self._close_review(decision)
+        judged: list[str] = []
+        if decision.outcome not in (Outcome.EXTEND, Outcome.HOLD):
+            # This gate judged the last go's conditions: a task for one still open is moot now.
+            judged = [c.id for c in self.conditions if not c.met]
+            self.conditions = []
+            self.open_tasks = [t for t in self.open_tasks if t.id not in judged]
         transition = self._transition_after(review, decision, now)
         transition.decided_review = review
+        transition.cancelled_tasks = [*judged, *(t for t in transition.cancelled_tasks if t not in judged)]
+        if decision.outcome is Outcome.GO and decision.conditions and not self.ended:
+            # Like a review: its owner is reminded when it falls due, the escalation path told at 1.5x.
+            self.conditions = [
+                Condition(
+                    id=f"{review.id}:condition-{number}",
+                    title=c.title,
+                    owner=(self.charter.person(c.owner) or self.charter.governance.decision_owners.us).email,
+                    due_at=now + self.time_scale.days(c.due_in_days),
+                    escalate_at=now + self.time_scale.days(c.due_in_days * 1.5),
+                    set_at=review.id,
+                )
+                for number, c in enumerate(decision.conditions, start=1)
+            ]
+            transition.conditions = list(self.conditions)
         return transition
+
+    def reopen_after_hold(self, now: datetime) -> GateReview:
+        """The re-check date: the hold ends and the gate's review opens again, with fresh reminders."""
+        assert self.step is Step.ON_HOLD
+        self.hold = None
+        return self.open_review(now)
 
     def _transition_after(self, review: GateReview, decision: Decision, now: datetime) -> Transition:
         gate, outcome = review.gate, decision.outcome
         who = decision.decided_by_name
+        if outcome is Outcome.HOLD:
+            assert decision.recheck_at is not None
+            self.step = Step.ON_HOLD
+            self.hold = Hold(
+                gate=gate,
+                label=review.label,
+                reason=decision.reason,
+                by=decision.decided_by,
+                since=now,
+                until=decision.recheck_at,
+            )
+            return Transition(
+                held=self.hold,
+                summary=f"{who} put the partnership on hold until {self._when(decision.recheck_at)}: {decision.reason}",
+            )
         if outcome is Outcome.EXTEND:
             assert decision.extend_weeks is not None
             self.step = Step.UNDERWAY
@@ -757,7 +1062,8 @@ class Partnership(BaseModel):
             self.phase_ends_at = now + self.time_scale.weeks(decision.extend_weeks)
             return Transition(summary=f"{who} extended {self.phase_label()} by {decision.extend_weeks} week(s)")
         if outcome is Outcome.NO_GO:
-            ended_phase = Phase.COMPLETED if gate is Gate.QBR else Phase.EXITED
+            # A partnership that reached Run completes, even when a re-validation ends it.
+            ended_phase = Phase.COMPLETED if gate is Gate.QBR or self.quarter > 0 else Phase.EXITED
             reason = decision.reason or review.evaluation.rationale
             return self._end(
                 ended_phase,
@@ -783,9 +1089,16 @@ class Partnership(BaseModel):
             self.recommitments = []
             self.phase_started_at, self.phase_ends_at = now, None
             return Transition(summary=f"{who} decided go: both sides must re-commit before Run")
-        if self.scorecard is not None:
-            self.rag_history = [*self.rag_history, self.scorecard.rag][-rules.RED_QUARTERS_BEFORE_EXIT :]
-        self.scorecard = None
+        self._close_quarter()
+        if outcome is Outcome.REVALIDATE:
+            self.revalidations += 1
+            self.phase, self.step = Phase.WALK, Step.UNDERWAY
+            self.walk = WalkEvidence()
+            self._start_period(now, self.charter.timeline.walk.weeks)
+            return Transition(
+                tasks=TaskKind.WALK_KICKOFF,
+                summary=f"{who} decided to re-validate: a {self.phase_label()} proves Run still holds",
+            )
         self.quarter += 1
         self.step = Step.UNDERWAY
         self._start_period(now, rules.WEEKS_PER_QUARTER)
@@ -793,6 +1106,15 @@ class Partnership(BaseModel):
             new_quarter=True,
             summary=f"{who} decided to continue: quarter {self.quarter} of Run begins",
         )
+
+    def _close_quarter(self) -> None:
+        """A QBR is decided: its quarter joins the history the exit criteria look back on."""
+        if self.scorecard is not None:
+            keep = max(rules.RED_QUARTERS_BEFORE_EXIT, rules.AMBER_QUARTERS_BEFORE_REVALIDATION)
+            self.rag_history = [*self.rag_history, self.scorecard.rag][-keep:]
+            facts = QuarterFacts.of(self.quarter, self.scorecard)
+            self.quarter_facts = [*self.quarter_facts, facts][-rules.MAX_EXIT_QUARTERS :]
+        self.scorecard = None
 
     # ------------------------------------------------------------ amendments
 
@@ -967,6 +1289,8 @@ class Partnership(BaseModel):
         cancelled = [t.id for t in self.open_tasks if t.kind not in WIND_DOWN_TASKS]
         self.open_tasks = [t for t in self.open_tasks if t.kind in WIND_DOWN_TASKS]
         self.phase, self.step = phase, Step.WINDING_DOWN
+        self.hold = None
+        self.conditions = [c for c in self.conditions if c.met]
         self.phase_started_at, self.phase_ends_at = now, None
         self.end_reason, self.ended_by = reason, by
         return Transition(tasks=tasks, cancelled_tasks=cancelled, summary=reason, ended=True)
@@ -1004,15 +1328,33 @@ class Partnership(BaseModel):
         done = set(request.ids())
         tasks = [t for t in self.open_tasks if t.id in done]
         self.open_tasks = [t for t in self.open_tasks if t.id not in done]
+        for condition in self.conditions:
+            if condition.id in done:
+                condition.met = True
         return tasks
 
     def next_task_due(self) -> datetime | None:
-        """When the next open task falls overdue (None: no open task has a date still ahead)."""
+        """When the next open task falls overdue or an unmet condition is escalated (None: nothing
+        ahead, or the partnership is on hold: its reminders wait for the re-check)."""
+        if self.step is Step.ON_HOLD:
+            return None
         dates = [t.due_at for t in self.open_tasks if t.due_at is not None and not t.overdue]
+        dates += [c.escalate_at for c in self.conditions if not c.met and not c.escalated]
         return min(dates, default=None)
+
+    def escalate_overdue_conditions(self, now: datetime) -> list[Condition]:
+        """Unmet conditions past their escalation date, each escalated once, like a late review."""
+        if self.step is Step.ON_HOLD:
+            return []
+        newly = [c for c in self.conditions if not c.met and not c.escalated and c.escalate_at <= now]
+        for condition in newly:
+            condition.escalated = True
+        return newly
 
     def mark_overdue_tasks(self, now: datetime) -> list[TaskRef]:
         """Open tasks whose due date has passed, marked once: their owners are reminded once each."""
+        if self.step is Step.ON_HOLD:
+            return []
         newly = [t for t in self.open_tasks if not t.overdue and t.due_at is not None and t.due_at <= now]
         for task in newly:
             task.overdue = True
@@ -1039,8 +1381,22 @@ class Partnership(BaseModel):
             names = [owners.us.name if s is Side.US else owners.partner.name for s in self.unsigned_sides()]
             expiry = self.signing_deadlines()[2]
             return f"{what} from {' and '.join(names)} by {self._when(expiry)} (then it expires)"
+        if self.step is Step.ON_HOLD and self.hold is not None:
+            hold = self.hold
+            return (
+                f"nothing until {self._when(hold.until)}: on hold since {self._when(hold.since)} ({hold.reason}); "
+                f"the {hold.label} reopens then"
+            )
         if self.step is Step.GATE_REVIEW and self.review is not None:
             review = self.review
+            if review.votes:
+                pending = [p.name for p in self.charter.governance.reviewers if p.email in self.not_yet_voted()]
+                reviewers = ", ".join(pending) or reviewers
+                return (
+                    f"votes on the {review.label} from {reviewers} by {self._when(review.remind_at)} "
+                    f"({self.tally()}); undecided, it is escalated {self._when(review.escalate_at)} and decided by "
+                    f"policy ({review.evaluation.recommendation.value}) {self._when(review.policy_at)}"
+                )
             return (
                 f"a decision on the {review.label} from {reviewers} by {self._when(review.remind_at)}; "
                 f"undecided, it is escalated {self._when(review.escalate_at)} and decided by policy "

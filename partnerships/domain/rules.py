@@ -59,6 +59,10 @@ MAX_CRAWL_RESTARTS = 1
 
 # Two red quarters in a row and the engine recommends ending the partnership.
 RED_QUARTERS_BEFORE_EXIT = 2
+# Two amber quarters in a row and the QBR recommends a re-validation (a Walk-style gate) first.
+AMBER_QUARTERS_BEFORE_REVALIDATION = 2
+# A structured exit criterion looks back at most this many quarters.
+MAX_EXIT_QUARTERS = 8
 
 # An override ("go" against a failing gate) must explain itself in words.
 MIN_OVERRIDE_REASON_CHARS = 15

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from partnerships.domain.charter import Person
 from partnerships.domain.durations import moment
-from partnerships.domain.lifecycle import GateReview, Partnership, TaskRef
+from partnerships.domain.lifecycle import Condition, GateReview, Hold, Partnership, TaskRef
 from partnerships.domain.vocabulary import Phase, Step
 
 
@@ -90,6 +90,8 @@ def next_deadline(p: Partnership) -> tuple[str, datetime] | None:
     if p.step is Step.GATE_REVIEW and p.review is not None:
         # The end of the review window, as `awaiting` says; policy decides later (policy_at).
         return f"{p.review.label} decision due", p.review.remind_at
+    if p.step is Step.ON_HOLD and p.hold is not None:
+        return f"on hold: {p.hold.label} reopens", p.hold.until
     if p.step is Step.UNDERWAY and p.phase_ends_at is not None:
         gate = "QBR" if p.phase is Phase.RUN else f"{p.phase.value.capitalize()} gate review"
         return f"{gate} opens", p.phase_ends_at
@@ -144,7 +146,27 @@ def message_facts(p: Partnership) -> dict[str, Any]:
 
 def review_facts(review: GateReview) -> dict[str, Any]:
     """A review as a message shows it; the evidence stays in the store."""
-    return review.model_dump(mode="json", exclude={"evidence"})
+    facts = review.model_dump(mode="json", exclude={"evidence", "basis"})
+    facts["vote_lines"] = [v.describe() for v in review.votes]
+    return facts
+
+
+def hold_facts(hold: Hold, *, seconds: bool = False) -> dict[str, Any]:
+    return {
+        "label": hold.label,
+        "reason": hold.reason,
+        "since": moment(hold.since, seconds=seconds),
+        "until": moment(hold.until, seconds=seconds),
+    }
+
+
+def condition_facts(condition: Condition, *, seconds: bool = False) -> dict[str, Any]:
+    return {
+        "id": condition.id,
+        "title": condition.title,
+        "owner": condition.owner,
+        "due": moment(condition.due_at, seconds=seconds),
+    }
 
 
 def task_facts(task: TaskRef, *, seconds: bool = False) -> dict[str, Any]:
@@ -179,6 +201,11 @@ def unsigned_owners(p: Partnership) -> list[Person]:
 
 def reviewers(p: Partnership) -> list[Person]:
     return list(p.charter.governance.reviewers)
+
+
+def reviewers_yet_to_vote(p: Partnership) -> list[Person]:
+    pending = set(p.not_yet_voted())
+    return [r for r in p.charter.governance.reviewers if r.email in pending]
 
 
 def escalation_path(p: Partnership) -> list[Person]:

@@ -33,6 +33,7 @@ class Step(StrEnum):
     UNDERWAY = "underway"
     GATE_REVIEW = "gate-review"
     RECOMMITMENT = "recommitment"
+    ON_HOLD = "on-hold"
     WINDING_DOWN = "winding-down"
     CLOSED = "closed"
 
@@ -51,6 +52,13 @@ class Tier(IntEnum):
         }[self.value]
 
 
+class Side(StrEnum):
+    """The two companies in a partnership."""
+
+    US = "us"
+    PARTNER = "partner"
+
+
 class Gate(StrEnum):
     CRAWL = "crawl"
     WALK = "walk"
@@ -62,6 +70,10 @@ class Outcome(StrEnum):
     NO_GO = "no-go"
     RESTART_CRAWL = "restart-crawl"
     EXTEND = "extend"
+    # Nothing advances until a re-check date, when the review reopens.
+    HOLD = "hold"
+    # A QBR sends the partnership through a Walk-style gate again before it may exit.
+    REVALIDATE = "revalidate"
 
 
 class Rag(StrEnum):

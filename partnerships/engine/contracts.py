@@ -99,12 +99,24 @@ class DecisionAccepted(BaseModel):
     summary: str
     phase: str
     step: str
+    # False while the gate's quorum has not agreed: the vote is recorded, the review stays open.
+    decided: bool = True
+    tally: str = ""
 
 
 class Acknowledged(BaseModel):
     summary: str
     phase: str
     step: str
+
+
+class ConditionTask(BaseModel):
+    """A condition of a go, made into a task as it stands (not from a template)."""
+
+    id: str
+    title: str
+    owner: str
+    due_at: datetime
 
 
 class TaskContext(BaseModel):
@@ -126,6 +138,7 @@ class CreateTasksInput(BaseModel):
     context: TaskContext
     created_at: datetime
     time_scale: TimeScale
+    conditions: list[ConditionTask] = Field(default_factory=list)
 
     @classmethod
     def for_partnership(cls, p: Partnership, kind: TaskKind, reason: str | None, now: datetime) -> CreateTasksInput:

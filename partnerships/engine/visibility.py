@@ -16,6 +16,7 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
+from partnerships.domain import views
 from partnerships.domain.charter import Charter
 from partnerships.domain.lifecycle import Partnership, Phase, Step, TimeScale
 from partnerships.engine.search_attributes import (  # noqa: F401 - re-exported: the keys are part of this module's story
@@ -82,13 +83,10 @@ def _current_values(partnership: Partnership) -> dict[SearchAttributeKey[Any], A
 
 def next_deadline(partnership: Partnership) -> datetime | None:
     """The date the partnership waits for (the same one `Partnership.awaiting` names)."""
-    if partnership.step in (Step.SIGNING, Step.RECOMMITMENT):
-        return partnership.signing_deadlines()[2]
-    if partnership.step is Step.GATE_REVIEW and partnership.review is not None:
-        return partnership.review.remind_at
     if partnership.step is Step.UNDERWAY:
         return partnership.phase_ends_at
-    return None
+    due = views.next_deadline(partnership)
+    return None if due is None else due[1]
 
 
 def search_attribute_updates(partnership: Partnership) -> list[SearchAttributeUpdate]:

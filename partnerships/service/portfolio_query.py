@@ -25,6 +25,7 @@ class PortfolioFilter(BaseModel):
     partner: str | None = None
     rag: str | None = None
     overdue: bool = False
+    on_hold: bool = False
     include_closed: bool = False
 
 
@@ -69,6 +70,8 @@ def portfolio_query(selection: PortfolioFilter, now: datetime) -> str:
             f"{keys.STEP.name} = '{Step.GATE_REVIEW.value}' AND {keys.REVIEW_DEADLINE.name} < '{_utc(now).isoformat()}'"
         )
         clauses.append(f"(({review_overdue}) OR {keys.OVERDUE_TASKS.name} > 0)")
+    if selection.on_hold:
+        clauses.append(f"{keys.STEP.name} = '{Step.ON_HOLD.value}'")
     return " AND ".join(clauses)
 
 
@@ -89,6 +92,7 @@ async def list_partnerships(
     partner: str | None = None,
     rag: str | None = None,
     overdue: bool = False,
+    on_hold: bool = False,
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Partnerships as Temporal's visibility sees them: the same filters as the Web UI.
@@ -98,7 +102,13 @@ async def list_partnerships(
     """
     now = now or datetime.now(UTC)
     selection = PortfolioFilter(
-        phase=phase, tier=tier, partner=partner, rag=rag, overdue=overdue, include_closed=include_closed
+        phase=phase,
+        tier=tier,
+        partner=partner,
+        rag=rag,
+        overdue=overdue,
+        on_hold=on_hold,
+        include_closed=include_closed,
     )
     query = portfolio_query(selection, now)
     rows = [_portfolio_row(execution, now) async for execution in client.list_workflows(query)]

@@ -48,6 +48,10 @@ def status_facts(status: PartnershipStatus) -> dict[str, Any]:
             for r in p.reviews
         ],
         "open_tasks": [t.model_dump(mode="json") for t in p.open_tasks],
+        "votes": [v.model_dump(mode="json") for v in p.review.votes] if p.review else [],
+        "quorum": p.review.quorum if p.review else None,
+        "hold": p.hold.model_dump(mode="json") if p.hold else None,
+        "conditions": [c.model_dump(mode="json") for c in p.conditions],
         "end_reason": p.end_reason,
         "unreviewed_evidence": p.unreviewed_evidence(),
         "rehearsal": p.time_scale.describe() or None,

@@ -210,16 +210,18 @@ class GateDecisions:
         except RPCError:
             logger.exception("deciding %s from Slack failed", target.review_id)
             return UNAVAILABLE
-        logger.info("%s decided %s on %s from Slack", user, outcome.value, target.review_id)
+        logger.info("%s voted %s on %s from Slack", user, outcome.value, target.review_id)
         return None
 
     async def _redraw(
         self, client: AsyncWebClient, target: blocks.DecisionTarget, place: MessagePlace, slack_user: str | None
     ) -> None:
-        """Show the decision in the review message itself, in place of the buttons."""
+        """Show the decision in the review message itself, in place of the buttons; while the
+        quorum has not agreed, the tally of votes so far, with the buttons."""
         partnership = (await service.status(self._temporal, target.workflow_id)).partnership
-        review = next((r for r in reversed(partnership.reviews) if r.id == target.review_id), None)
-        if review is None or review.decision is None:
+        open_review = partnership.review if partnership.review and partnership.review.id == target.review_id else None
+        review = open_review or next((r for r in reversed(partnership.reviews) if r.id == target.review_id), None)
+        if review is None:
             return
         card = blocks.ReviewCard(
             partnership_id=partnership.workflow_id,
@@ -228,7 +230,17 @@ class GateDecisions:
             phase_label=partnership.phase_label(),
             review=review,
             link=self._settings.workflow_url(partnership.workflow_id),
+            tally=partnership.tally() if open_review is not None else None,
         )
+        if review.decision is None:
+            title = f"Gate review open: {card.partner} — {review.label}"
+            await client.chat_update(
+                channel=place.channel,
+                ts=place.ts,
+                text=blocks.escape(f"{title} — {card.tally}"),
+                blocks=blocks.review_blocks(card, title=title, with_buttons=True),
+            )
+            return
         title = f"{card.partner}: {review.decision.outcome.value} at the {review.label}"
         await client.chat_update(
             channel=place.channel,

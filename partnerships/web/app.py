@@ -141,8 +141,14 @@ def _request_for(act: LinkAct, email: str, form: Any, charter_hash: str | None) 
         if holds not in ("yes", "no"):
             raise ValueError("roi_model_holds")
         return RecommitRequest(signer=email, roi_model_holds=holds == "yes")
+    outcome = Outcome(str(form.get("outcome", "")))
+    recheck = str(form.get("recheck_in_days", "")).strip()
     return DecisionRequest(
-        reviewer=email, outcome=Outcome(str(form.get("outcome", ""))), reason=str(form.get("reason", ""))
+        reviewer=email,
+        outcome=outcome,
+        reason=str(form.get("reason", "")),
+        # Only a hold reads the re-check field; the workflow's validator says what a hold lacks.
+        recheck_in_days=int(recheck) if outcome is Outcome.HOLD and recheck else None,
     )
 
 

@@ -371,3 +371,48 @@ async def test_go_on_a_failing_gate_asks_for_a_reason_and_records_the_decision_a
         redrawn = next(m for m in slack.posted() if m["ts"] == message["ts"])
         assert "Override of a failing gate" in decision_text(redrawn) and reason in decision_text(redrawn)
         await client.get_workflow_handle(charter.workflow_id).terminate("test over")
+
+
+async def test_one_per_side_counts_our_click_then_the_partners_from_the_shared_channel(
+    client: Client, settings: Settings, store: Store, slack: FakeSlack, slack_app: SlackApp
+) -> None:
+    # The partner's reviewer votes from Acme's own workspace in a channel shared with us (Slack Connect).
+    reviewers = [
+        {"name": "Lee Park", "email": "lee@ourco.example", "slack_user_id": LEE, "slack_team_id": "T0OURCO01"},
+        {"name": "Sam Okafor", "email": "sam@acme.example", "slack_user_id": SAM, "slack_team_id": ACME_TEAM},
+    ]
+    sided = [{**reviewers[0], "side": "us"}, {**reviewers[1], "side": "partner"}]
+    charter = example_charter(governance__reviewers=sided, governance__quorum={"crawl": "one-per-side"})
+    async with running_worker(client, settings, store, notifier=notifier(slack, store)):
+        await start(client, settings, charter, ONE_WEEK_A_SECOND)
+        await sign_both(client, charter.slug)
+        await record_pilots(client, charter.slug)
+        await wait_for(client, charter.slug, at("crawl", Step.GATE_REVIEW))
+        [message] = await eventually(lambda: slack.posted_with_key(f"{charter.workflow_id}:review-1:opened"))
+
+        await slack_app.post(click(message, "decide:go", LEE))
+        [tally] = await eventually(lambda: slack.calls_to("chat.update"))
+        assert tally.args["ts"] == message["ts"] and "1 go" in tally.args["text"]
+        redrawn = next(m for m in slack.posted() if m["ts"] == message["ts"])
+        votes = next(b["text"]["text"] for b in redrawn["blocks"] if b.get("block_id") == "votes")
+        assert "quorum: one-per-side, 1 cast" in votes and "Lee Park: go" in votes
+        assert "a reviewer from each side must agree" in votes
+        assert decide_buttons(redrawn) == ["decide:go", "decide:no-go", "decide:extend"]  # still open
+        assert (await service.status(client, charter.slug)).partnership.step is Step.GATE_REVIEW
+
+        await slack_app.post(click(redrawn, "decide:go", SAM, team=ACME_TEAM))
+        status = await wait_for(client, charter.slug, at("walk", Step.UNDERWAY))
+        decision = status.partnership.reviews[-1].decision
+        assert decision is not None
+        assert [(v.reviewer, v.side) for v in decision.votes] == [
+            ("lee@ourco.example", "us"),
+            ("sam@acme.example", "partner"),
+        ]
+        await eventually(lambda: len(slack.calls_to("chat.update")) >= 2 or None)
+        final = next(m for m in slack.posted() if m["ts"] == message["ts"])
+        assert decision_text(final).startswith("*Decided: go* by Lee Park and Sam Okafor")
+        assert decide_buttons(final) == []
+        runs = await audits.histories(client, charter.slug)
+        votes_cast = [a for a in audits.audit(runs) if a.update == "decide"]
+        assert [(a.actor, a.door, a.holds) for a in votes_cast] == [(LEE, "slack", True), (SAM, "slack", True)]
+        await client.get_workflow_handle(charter.workflow_id).terminate("test over")

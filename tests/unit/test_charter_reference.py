@@ -203,4 +203,10 @@ def test_the_template_explains_each_field_and_the_values_it_allows() -> None:
     assert set(written) == set(Charter.model_json_schema()["properties"])
     assert set(written["timeline"]["crawl"]) == {"weeks", "pilot_customers", "deliverables"}
     assert set(written["measurement"]) == {"metric", "tracked_by", "review_cadence"}
-    assert set(written["governance"]) == {"decision_owners", "reviewers", "escalation_path", "review_window_days"}
+    assert set(written["governance"]) == {
+        "decision_owners",
+        "reviewers",
+        "escalation_path",
+        "review_window_days",
+        "quorum",
+    }

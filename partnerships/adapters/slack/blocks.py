@@ -45,6 +45,8 @@ BUTTON_LABELS = {
     Outcome.NO_GO: "No-go",
     Outcome.RESTART_CRAWL: "Restart Crawl",
     Outcome.EXTEND: "Extend",
+    Outcome.REVALIDATE: "Re-validate",
+    Outcome.HOLD: "Hold",
 }
 
 
@@ -72,6 +74,8 @@ class ReviewCard(BaseModel):
     phase_label: str
     review: GateReview
     link: str
+    # The open review's votes against its quorum, redrawn on the message after each vote.
+    tally: str | None = None
 
     @classmethod
     def from_message(cls, message: OutgoingMessage) -> ReviewCard | None:
@@ -143,6 +147,19 @@ def review_blocks(
             ),
         }
     )
+    if review.votes or review.quorum != "any":
+        lines = "\n".join(f"• {escape(v.name)}: {v.outcome.value}" for v in review.votes) or "no votes yet"
+        votes = review.decision.votes if review.decision else review.votes
+        blocks.append(
+            {
+                "type": "section",
+                "block_id": "votes",
+                "text": _mrkdwn(
+                    f"*Votes* (quorum: {escape(review.quorum)}, {len(votes)} cast)\n{lines}"
+                    + (f"\n_{escape(card.tally)}_" if card.tally and review.decision is None else "")
+                ),
+            }
+        )
     if review.decision is None:
         blocks.append(
             {
@@ -179,6 +196,8 @@ def decision_buttons(workflow_id: str, review: GateReview) -> list[Block]:
     assert len(value) <= BUTTON_VALUE_CHARS, "a review id is short by construction"
     buttons = []
     for outcome in ALLOWED_OUTCOMES[review.gate]:
+        if outcome is Outcome.HOLD:
+            continue  # a hold needs its re-check date: `partnerships decide … hold` or the email link
         button: Block = {
             "type": "button",
             "action_id": f"{DECIDE_ACTION_PREFIX}{outcome.value}",
