@@ -9,6 +9,7 @@ import os
 import statistics
 import sys
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -40,11 +41,20 @@ async def bounded(count: int, concurrency: int, one: Callable[[], Awaitable[T]])
 
     async def limited() -> T:
         async with gate:
-            return await one()
+            try:
+                return await one()
+            except Exception:
+                # Said at once, with its traceback: the run then stops the others and cleans up,
+                # which can take a while against a busy server.
+                traceback.print_exc()
+                raise
 
     began = time.perf_counter()
-    results = await asyncio.gather(*(limited() for _ in range(count)))
-    return time.perf_counter() - began, list(results)
+    # A task group, not gather: the first failure cancels the rest instead of leaving them
+    # running against a server that is being stopped.
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(limited()) for _ in range(count)]
+    return time.perf_counter() - began, [task.result() for task in tasks]
 
 
 # ------------------------------------------------------------ the floor

@@ -256,7 +256,8 @@ class PartnershipWorkflow:
             pending = self._to(views.reviewers_yet_to_vote(p))
             if action == "reminder":
                 metrics.review_overdue(review)
-                audience = pending
+                # Everyone voted without agreeing: all of them must talk it over.
+                audience = pending or self._reviewers()
             else:
                 metrics.review_escalated(review)
                 audience = self._escalation_path()
@@ -363,7 +364,7 @@ class PartnershipWorkflow:
                 self._note_message(
                     "on-hold",
                     [*self._reviewers(), *self._owners()],
-                    key=f"{transition.held.label}:{p.review_count}:hold",
+                    key=f"{p.workflow_id}:review-{p.review_count}:hold",
                     hold=views.hold_facts(transition.held, seconds=p.time_scale.is_rehearsal),
                     summary=transition.summary,
                 )
@@ -518,6 +519,10 @@ class PartnershipWorkflow:
     def _accept(self, transition: Transition | None, summary: str) -> Acknowledged:
         p = self._partnership
         self._transitions.append(transition or Transition(summary=summary))
+        # Evidence, a condition met or an amendment can give the votes already cast their quorum.
+        settled = p.settle_review(workflow.now())
+        if settled is not None:
+            self._transitions.append(settled)
         return Acknowledged(
             summary=transition.summary if transition else summary, phase=p.phase.value, step=p.step.value
         )
@@ -660,6 +665,9 @@ class PartnershipWorkflow:
         summary = "done: " + "; ".join(t.title for t in tasks)
         self._note_closed_tasks([t.id for t in tasks], status="done", by=request.by)
         self._transitions.append(Transition(summary=summary))
+        settled = p.settle_review(workflow.now())
+        if settled is not None:
+            self._transitions.append(settled)
         # Answered once the store has it, so `partnerships tasks` never shows it open after.
         await self._journal.until_noted_parts_are_written()
         return Acknowledged(summary=summary, phase=p.phase.value, step=p.step.value)

@@ -383,19 +383,18 @@ def decide(
 
 def parse_conditions(texts: list[str]) -> list[ConditionRequest]:
     """'WHAT | OWNER | DAYS' each; every malformed one named on its own line."""
-    from partnerships.domain.lifecycle import ConditionRequest
+    from pydantic import ValidationError
+
+    from partnerships.domain.lifecycle import parse_condition
 
     problems, conditions = [], []
     for number, text in enumerate(texts, start=1):
-        parts = [part.strip() for part in text.split("|")]
-        if len(parts) != 3 or not all(parts) or not parts[2].isdigit():
-            problems.append(f"--condition {number}: write it as 'WHAT | OWNER EMAIL | DAYS', not {text!r}")
-            continue
-        conditions.append(
-            ConditionRequest.model_validate(
-                {"title": parts[0], "owner": parts[1], "due_in_days": int(parts[2])}, strict=False
-            )
-        )
+        try:
+            conditions.append(parse_condition(text, number))
+        except ValidationError as error:
+            problems += [f"--condition {number}: {e['loc'][-1]}: {e['msg']}" for e in error.errors()]
+        except ValueError as error:
+            problems.append(f"--{error}")
     if problems:
         raise UserError(problems)
     return conditions

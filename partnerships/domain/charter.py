@@ -422,6 +422,15 @@ class Governance(Strict):
 
     @model_validator(mode="after")
     def _quorum_fits_the_reviewers(self) -> Governance:
+        # Sides are part of what both companies sign; a decision owner cannot be declared on the other side.
+        owners = {self.decision_owners.us.email: Side.US, self.decision_owners.partner.email: Side.PARTNER}
+        wrong = [
+            f"reviewers: {p.email} is the {owners[p.email].value} side's decision owner, not side {p.side.value}"
+            for p in self.reviewers
+            if p.side is not None and p.email in owners and owners[p.email] is not p.side
+        ]
+        if wrong:
+            raise ValueError("; ".join(wrong))
         gates_by_problem: dict[str, list[str]] = {}
         for gate in Gate:
             problem = self.quorum.for_gate(gate).misfit(self.voters())

@@ -355,18 +355,18 @@ def _exit_checks(
         described = item.describe(metric, direction)
         running = _quarters_running(item, quarters, direction)
         needed = item.quarters_running
-        is_met = running >= needed
-        if is_met:
+        if running >= needed:
             met.append(described)
         elif running:
             missing.append(described)
+        # A bound missed at all fails the checklist: going on regardless is an override, with a reason.
         criteria.append(
             Criterion(
                 key=f"exit-{number}",
                 question=f"Clear of the exit criterion: {described}?",
                 measured=f"missed {running} of {needed} quarter(s) running",
-                threshold=f"fewer than {needed} quarter(s) running",
-                passed=not is_met,
+                threshold="not missed this quarter",
+                passed=running == 0,
             )
         )
     return criteria, met, missing
@@ -406,6 +406,15 @@ def evaluate_qbr(
             passed=scorecard is not None and not red_streak,
         ),
     ]
+    criteria.append(
+        Criterion(
+            key="amber",
+            question=f"Has the partnership stayed out of amber for {amber_run} quarters running?",
+            measured=None if scorecard is None else ", ".join(r.value for r in ambers),
+            threshold=f"not amber {amber_run} quarters running",
+            passed=not amber_streak,
+        )
+    )
     quarters = [*(earlier or []), *([QuarterFacts.of(quarter, scorecard)] if scorecard else [])]
     exit_criteria_checked, met, missed = _exit_checks(list(exit_criteria or []), quarters, terms)
     criteria += exit_criteria_checked

@@ -185,6 +185,16 @@ class ConditionRequest(BaseModel):
     due_in_days: Annotated[int, Field(ge=1, le=365)]
 
 
+def parse_condition(text: str, number: int = 1) -> ConditionRequest:
+    """A condition as people write it on the command line or the link's page: 'WHAT | OWNER EMAIL | DAYS'."""
+    parts = [part.strip() for part in text.split("|")]
+    if len(parts) != 3 or not all(parts) or not parts[2].isdigit():
+        raise ValueError(f"condition {number}: write it as 'WHAT | OWNER EMAIL | DAYS', not {text.strip()!r}")
+    return ConditionRequest.model_validate(
+        {"title": parts[0], "owner": parts[1], "due_in_days": int(parts[2])}, strict=False
+    )
+
+
 class DecisionRequest(Request):
     """A reviewer's vote on the open gate review: it decides once the gate's quorum agrees."""
 
@@ -657,12 +667,16 @@ class Partnership(BaseModel):
                 TaskKind.CHARTER_EXPIRED,
             )
         return self._end(
-            Phase.EXITED,
+            self._ended_phase(),
             now,
             "policy",
             f"re-commitment for Run expired (missing: {missing})",
             TaskKind.EXIT,
         )
+
+    def _ended_phase(self) -> Phase:
+        """A partnership that reached Run completes when it ends (a re-validation's end too); before, it exits."""
+        return Phase.COMPLETED if self.phase is Phase.RUN or self.quarter > 0 else Phase.EXITED
 
     # ------------------------------------------------------------ phases
 
@@ -754,12 +768,15 @@ class Partnership(BaseModel):
             self.review.evaluation = evaluation
             self.review.evidence = self.evidence()
             self.review.basis = self.gate_basis()
+            # An amendment may change who reviews and the quorum: only today's reviewers' votes count.
+            self.review.quorum = str(self.charter.governance.quorum.for_gate(self.review.gate))
+            self.review.votes = [v for v in self.review.votes if self.charter.reviewer(v.reviewer) is not None]
 
     def unreviewed_evidence(self) -> dict[str, object]:
         """Evidence no gate review has weighed yet: the phase under way, or the one an exit cut short."""
         if self.ended:
             evidence = self.evidence_at_end or {}
-        elif self.step is Step.UNDERWAY and self.phase in (Phase.CRAWL, Phase.WALK, Phase.RUN):
+        elif self.step in (Step.UNDERWAY, Step.ON_HOLD) and self.phase in (Phase.CRAWL, Phase.WALK, Phase.RUN):
             evidence = self.evidence()
         else:
             return {}
@@ -849,6 +866,8 @@ class Partnership(BaseModel):
         elif request.recheck_in_days is not None:
             problems.append("recheck_in_days: only a hold has a re-check date")
         written = self._written_exit_criteria()
+        if request.exit_criteria_met and request.outcome is Outcome.GO:
+            problems.append("exit_criteria_met: an exit criterion you judge met calls for no-go or revalidate, not go")
         for number in request.exit_criteria_met:
             if review.gate is not Gate.QBR:
                 problems.append("exit_criteria_met: exit criteria are ticked at a QBR")
@@ -917,15 +936,31 @@ class Partnership(BaseModel):
         counts only the go votes that give a written reason."""
         review = self.review
         assert review is not None
-        gate = review.gate
-        quorum = self.charter.governance.quorum.for_gate(gate)
+        quorum = self.charter.governance.quorum.for_gate(review.gate)
+        ballots = [Ballot(v.reviewer, v.outcome) for v in self.counted_votes()]
+        return reached(quorum, self.charter.governance.voters(), ballots)
+
+    def counted_votes(self) -> list[Vote]:
+        """The open review's votes that count now: over a failing gate, a go counts only with a written
+        reason (evidence recorded after a go vote can make the gate fail under it)."""
+        review = self.review
+        assert review is not None
         failing = not review.evaluation.passed
-        ballots = [
-            Ballot(v.reviewer, v.outcome)
+        return [
+            v
             for v in review.votes
             if not (v.outcome is Outcome.GO and failing and visible_length(v.reason) < rules.MIN_OVERRIDE_REASON_CHARS)
         ]
-        return reached(quorum, self.charter.governance.voters(), ballots)
+
+    def settle_review(self, now: datetime) -> Transition | None:
+        """After anything but a vote changed the open review (evidence, a condition met, an amendment):
+        the decision, when the votes already cast now have the quorum."""
+        if self.review is None or not self.review.votes:
+            return None
+        outcome = self.quorum_outcome()
+        if outcome is None:
+            return None
+        return self._decide(self._decision_of_the_quorum(outcome, now), now)
 
     def tally(self) -> str:
         """The open review's votes in one line: who voted what, and what the quorum still needs."""
@@ -933,11 +968,15 @@ class Partnership(BaseModel):
         assert review is not None
         quorum = self.charter.governance.quorum.for_gate(review.gate)
         voters = self.charter.governance.voters()
+        counted = self.counted_votes()
         counts: dict[str, int] = {}
-        for vote in review.votes:
+        for vote in counted:
             counts[vote.outcome.value] = counts.get(vote.outcome.value, 0) + 1
         cast = ", ".join(f"{n} {outcome}" for outcome, n in counts.items()) or "no votes yet"
-        ballots = [Ballot(v.reviewer, v.outcome) for v in review.votes]
+        uncounted = len(review.votes) - len(counted)
+        if uncounted:
+            cast += f" ({uncounted} go without a written reason, not counted over a failing gate)"
+        ballots = [Ballot(v.reviewer, v.outcome) for v in counted]
         return f"{cast} ({quorum.describe(len(voters))}; needs {still_needed(quorum, voters, ballots)})"
 
     def not_yet_voted(self) -> list[str]:
@@ -949,7 +988,7 @@ class Partnership(BaseModel):
     def _decision_of_the_quorum(self, outcome: Outcome, now: datetime) -> Decision:
         review = self.review
         assert review is not None
-        agreeing = [v for v in review.votes if v.outcome is outcome]
+        agreeing = [v for v in self.counted_votes() if v.outcome is outcome]
         last = max(agreeing, key=lambda v: v.cast_at)
         if len(agreeing) == 1:
             names, reason = last.name, last.reason
@@ -1062,8 +1101,7 @@ class Partnership(BaseModel):
             self.phase_ends_at = now + self.time_scale.weeks(decision.extend_weeks)
             return Transition(summary=f"{who} extended {self.phase_label()} by {decision.extend_weeks} week(s)")
         if outcome is Outcome.NO_GO:
-            # A partnership that reached Run completes, even when a re-validation ends it.
-            ended_phase = Phase.COMPLETED if gate is Gate.QBR or self.quarter > 0 else Phase.EXITED
+            ended_phase = self._ended_phase()
             reason = decision.reason or review.evaluation.rationale
             return self._end(
                 ended_phase,
@@ -1122,7 +1160,7 @@ class Partnership(BaseModel):
         """Before Run, a decision owner may propose a new version of the charter. What a charter may
         say at all (no gate threshold below the framework's) is the charter's own validation."""
         problems = []
-        if self.ended or self.phase is Phase.RUN or self.step is Step.RECOMMITMENT:
+        if self.ended or self.phase is Phase.RUN or self.step is Step.RECOMMITMENT or self.quarter > 0:
             problems.append(f"a charter can be amended only before Run (phase: {self.phase.value}, {self.step.value})")
         if self.charter.decision_owner_side(request.by) is None:
             problems.append(f"by: {request.by} is not a decision owner of this partnership")
@@ -1195,6 +1233,7 @@ class Partnership(BaseModel):
             return Transition(summary=f"{signature.name} signed the amendment")
         self._archive_charter(now, amendment.proposed_by, amendment.reason)
         self.charter, self.signatures, self.amendment = amendment.charter, amendment.signatures, None
+        self._refresh_review()
         return Transition(
             summary="both sides signed the amendment: the amended charter governs from now on "
             "(the current phase keeps its dates)"
@@ -1277,14 +1316,14 @@ class Partnership(BaseModel):
                     decided_at=now,
                 )
             )
-        ended_phase = Phase.COMPLETED if self.phase is Phase.RUN else Phase.EXITED
+        ended_phase = self._ended_phase()
         kind = TaskKind.CHARTER_EXPIRED if self.phase is Phase.CHARTER else TaskKind.EXIT
         transition = self._end(ended_phase, now, person.email, f"exit by {person.name}: {request.reason}", kind)
         transition.decided_review = closed
         return transition
 
     def _end(self, phase: Phase, now: datetime, by: str, reason: str, tasks: TaskKind) -> Transition:
-        if self.step is Step.UNDERWAY:
+        if self.step in (Step.UNDERWAY, Step.ON_HOLD):
             self.evidence_at_end = self.evidence()
         cancelled = [t.id for t in self.open_tasks if t.kind not in WIND_DOWN_TASKS]
         self.open_tasks = [t for t in self.open_tasks if t.kind in WIND_DOWN_TASKS]
@@ -1328,9 +1367,11 @@ class Partnership(BaseModel):
         done = set(request.ids())
         tasks = [t for t in self.open_tasks if t.id in done]
         self.open_tasks = [t for t in self.open_tasks if t.id not in done]
-        for condition in self.conditions:
-            if condition.id in done:
-                condition.met = True
+        met = [c for c in self.conditions if c.id in done]
+        for condition in met:
+            condition.met = True
+        if met:
+            self._refresh_review()  # the open gate's `conditions` criterion sees it at once
         return tasks
 
     def next_task_due(self) -> datetime | None:

@@ -91,6 +91,12 @@ class GateDecisions:
         if review is None or review.id != target.review_id:
             await self._explain_closed_review(client, place, user, partnership, target)
             return
+        person = partnership.charter.reviewer(user)
+        earlier = review.voted(person.email) if person is not None else None
+        if earlier is not None and earlier.outcome is outcome:
+            # A click cannot carry conditions or a re-check date: it never replaces a fuller vote.
+            await self._tell(client, place, user, f"You already voted {outcome.value} on this review; nothing changed.")
+            return
         if _needs_written_reason(outcome, review):
             # Everything but the missing reason is refused now, before anyone types one.
             problems = [

@@ -23,7 +23,14 @@ from partnerships.adapters.keys import SigningKey
 from partnerships.adapters.links import LinkAct, LinkDoorSigner, LinkRefused, Links
 from partnerships.domain.charter import charter_warnings
 from partnerships.domain.gates import ALLOWED_OUTCOMES, Outcome
-from partnerships.domain.lifecycle import DecisionRequest, Partnership, RecommitRequest, Request, SignRequest
+from partnerships.domain.lifecycle import (
+    DecisionRequest,
+    Partnership,
+    RecommitRequest,
+    Request,
+    SignRequest,
+    parse_condition,
+)
 from partnerships.service import commands as service
 from workflows import PartnershipWorkflow
 
@@ -117,6 +124,8 @@ class LinkPages:
             act = _request_for(link.act, link.email, form, link.charter_hash)
         except LinkRefused as refused:
             return self._refused(str(refused), 403)
+        except FormProblem as problem:
+            return self._refused(str(problem), 400)
         except (ValidationError, ValueError):
             return self._refused("the form was not filled in as the page asks; open the link again", 400)
         try:
@@ -143,13 +152,30 @@ def _request_for(act: LinkAct, email: str, form: Any, charter_hash: str | None) 
         return RecommitRequest(signer=email, roi_model_holds=holds == "yes")
     outcome = Outcome(str(form.get("outcome", "")))
     recheck = str(form.get("recheck_in_days", "")).strip()
+    if outcome is Outcome.HOLD and recheck and not recheck.isdigit():
+        raise FormProblem("recheck_in_days: a whole number of days")
+    lines = [line for line in str(form.get("conditions", "")).splitlines() if line.strip()]
+    try:
+        conditions = (
+            [parse_condition(line, n) for n, line in enumerate(lines, start=1)] if outcome is Outcome.GO else []
+        )
+    except ValidationError as error:
+        raise FormProblem("; ".join(f"conditions: {e['msg']}" for e in error.errors())) from None
+    except ValueError as error:
+        raise FormProblem(str(error)) from None
     return DecisionRequest(
         reviewer=email,
         outcome=outcome,
         reason=str(form.get("reason", "")),
-        # Only a hold reads the re-check field; the workflow's validator says what a hold lacks.
+        # Only a hold reads the re-check field, only a go the conditions; the workflow's validator
+        # says what a hold lacks.
         recheck_in_days=int(recheck) if outcome is Outcome.HOLD and recheck else None,
+        conditions=conditions,
     )
+
+
+class FormProblem(ValueError):
+    """A field of the link's form filled in wrongly: said back to the person, one line."""
 
 
 def link_app(temporal: Client, links: Links, door_key: SigningKey, templates: Environment) -> web.Application:

@@ -49,6 +49,13 @@ def test_there_are_recorded_histories_for_every_path() -> None:
         "crawl-override-go",
         "review-decided-by-policy",
         "charter-expired-closed",
+        "votes-one-per-side",
+        "votes-then-policy",
+        "conditional-go-met",
+        "conditional-go-unmet",
+        "hold-and-reopen",
+        "exit-criterion-met",
+        "revalidation-then-exit-criterion",
     }
     assert set(HISTORIES_BY_NAME) >= every_path
 
