@@ -52,10 +52,8 @@ from partnerships.domain.gates import (
     CrawlEvidence,
     GateBasis,
     GateEvaluation,
-    Scorecard,
     WalkEvidence,
     evaluate_crawl,
-    evaluate_qbr,
     evaluate_walk,
     with_conditions,
 )
@@ -212,9 +210,8 @@ def evaluate_under(review: GateReview, basis: GateBasis) -> GateEvaluation:
             walk, basis.rules, can_extend=basis.can_extend, crawl_restarts_left=basis.crawl_restarts_left
         )
     else:
-        card = review.evidence.get("scorecard")
-        scorecard = None if card is None else Scorecard.model_validate_json(json.dumps(card))
-        evaluation = evaluate_qbr(scorecard, list(basis.previous_rags))
+        # No what-if rule touches a QBR (its thresholds are the charter's exit criteria): as judged.
+        return review.evaluation
     unmet = [ConditionState(title=title, met=False) for title in basis.unmet_conditions]
     return with_conditions(evaluation, unmet, crawl_restarts_left=basis.crawl_restarts_left)
 

@@ -35,12 +35,26 @@ from partnerships.adapters.email import EmailNotifier, EmailSettings
 from partnerships.adapters.links import LinkAct, Links
 from partnerships.adapters.store import Store
 from partnerships.adapters.templates import make_environment
-from partnerships.domain.lifecycle import SignRequest, Step, TimeScale
+from partnerships.domain.gates import Outcome
+from partnerships.domain.lifecycle import DecisionRequest, SignRequest, Step, TimeScale
 from partnerships.service import audit as audits
 from partnerships.service import commands as service
 from partnerships.web.app import link_app
 from tests.e2e.test_web_ui import CHROMIUM, CHROMIUM_ARGS
-from tests.helpers import LINK_DOOR, PARTNER, US, act, at, example_charter, running_worker, settle, start, wait_for
+from tests.helpers import (
+    LINK_DOOR,
+    PARTNER,
+    REVIEWER,
+    US,
+    act,
+    at,
+    example_charter,
+    record_pilots,
+    running_worker,
+    settle,
+    start,
+    wait_for,
+)
 from workflows import PartnershipWorkflow as W
 
 SMTP_USER = "partnerships-mailer"
@@ -269,3 +283,54 @@ async def test_a_forged_expired_or_cross_site_use_of_a_link_is_refused_and_chang
         assert [s.name for s in (await service.status(client, other.slug)).partnership.signatures] == ["Sam Okafor"]
         assert await settle(client, charter.workflow_id) == before
         assert (await service.status(client, charter.slug)).partnership.signatures == []
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+async def test_the_partners_reviewer_completes_a_one_per_side_quorum_from_their_email_with_a_condition(
+    client: Client, settings: Settings, store: Store, door: Door
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    reviewers = [
+        {"name": "Lee Park", "email": REVIEWER, "side": "us"},
+        {"name": "Sam Okafor", "email": PARTNER, "side": "partner"},
+    ]
+    charter = example_charter(governance__reviewers=reviewers, governance__quorum="one-per-side")
+    async with running_worker(client, settings, store, email=door.email):
+        # Minutes to act, compressed phases: Crawl is over in seconds, the review stays open.
+        await start(client, settings, charter, TimeScale(seconds_per_week=0.5, review_window_seconds=600))
+        await act(client, charter.slug, W.sign_charter, SignRequest(signer=US))
+        await act(client, charter.slug, W.sign_charter, SignRequest(signer=PARTNER))
+        await record_pilots(client, charter.slug)
+        await wait_for(client, charter.slug, at("crawl", Step.GATE_REVIEW))
+        await act(client, charter.slug, W.decide, DecisionRequest(reviewer=REVIEWER, outcome=Outcome.GO))
+        mails = await _mail_to(door.inbox, PARTNER, count=2)
+        [review_mail] = [m for m in mails if m["Subject"].startswith("Gate review open")]
+        link = _link_in(review_mail)
+
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page()
+                await page.goto(link)
+                await expect(page.locator("#quorum")).to_contain_text("one-per-side")
+                await expect(page.locator("#votes")).to_contain_text("Lee Park: go")
+                await page.locator("textarea[name=conditions]").fill(
+                    f"Sign the data processing agreement | {PARTNER} | 30"
+                )
+                await page.locator("#decide-go").click()
+                await expect(page.locator("#done")).to_contain_text("decided go")
+            finally:
+                await browser.close()
+
+        status = await wait_for(
+            client, charter.slug, lambda s: any(t.kind.value == "condition" for t in s.partnership.open_tasks)
+        )
+        await settle(client, charter.workflow_id)
+        runs = await audits.histories(client, charter.slug)
+    decision = status.partnership.reviews[-1].decision
+    assert decision is not None and decision.quorum == "one-per-side"
+    assert [(v.reviewer, v.side) for v in decision.votes] == [(REVIEWER, "us"), (PARTNER, "partner")]
+    assert [(c.title, c.owner) for c in decision.conditions] == [("Sign the data processing agreement", PARTNER)]
+    votes = [(a.actor, a.door, a.holds) for a in audits.audit(runs) if a.update == "decide"]
+    assert votes == [(REVIEWER, "cli", True), (PARTNER, "link", True)]
