@@ -124,6 +124,8 @@ class UpdateStats:
     errors: int = 0
     # Updates that never got an outcome (UpdateTimedOut).
     failed: int = 0
+    # Status queries asked again because the busy worker did not answer in time.
+    query_retries: int = 0
 
     def record(self, seconds: float) -> None:
         self.latencies.append(seconds)
@@ -232,9 +234,22 @@ async def _update(client: Client, slug: str, update: Any, request: Any) -> Any:
         raise service.Refused(service.rejection_problems(error)) from None
 
 
+# A query's answer comes from a worker; under the burst a busy one may miss the RPC's deadline
+# (seen as CANCELLED "Timeout expired" by the client): asked again, as a person would.
+QUERY_RETRYABLE = (*RETRYABLE, RPCStatusCode.CANCELLED)
+
+
 async def state(client: Client, slug: str) -> Partnership:
     """The partnership as the workflow holds it (the status query `partnerships status` uses)."""
-    return (await service.status(client, slug)).partnership
+    deadline = asyncio.get_running_loop().time() + WAIT_TIMEOUT
+    while True:
+        try:
+            return (await service.status(client, slug)).partnership
+        except RPCError as error:
+            if error.status not in QUERY_RETRYABLE or asyncio.get_running_loop().time() > deadline:
+                raise
+            sender(client).stats.query_retries += 1
+        await asyncio.sleep(POLL_SECONDS)
 
 
 async def sign_both(client: Client, slug: str) -> None:
@@ -302,8 +317,8 @@ async def exit_and_wind_down(client: Client, charter: Charter) -> None:
     # Task ids are only known once the exit tasks exist: one status query per poll, as `partnerships tasks` would.
     deadline = asyncio.get_running_loop().time() + WAIT_TIMEOUT
     while True:
-        status = await service.status(client, charter.slug)
-        tasks = [t for t in status.partnership.open_tasks if t.kind is TaskKind.EXIT]
+        partnership = await state(client, charter.slug)
+        tasks = [t for t in partnership.open_tasks if t.kind is TaskKind.EXIT]
         if tasks:
             break
         if asyncio.get_running_loop().time() > deadline:

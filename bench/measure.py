@@ -147,6 +147,7 @@ class UpdateLatency:
     refusals: int
     errors: int
     failed: int
+    query_retries: int = 0
 
     @classmethod
     def of(cls, stats: drive.UpdateStats) -> UpdateLatency:
@@ -161,6 +162,7 @@ class UpdateLatency:
             refusals=stats.refusals,
             errors=stats.errors,
             failed=stats.failed,
+            query_retries=stats.query_retries,
         )
 
 

@@ -97,7 +97,8 @@ def print_table(results: Results, console: Console) -> None:
         )
         table.add_row("  p50 / max", _p50_max(e), _p50_max(f), "", "", "")
         table.add_row(
-            "  attempts sent again (timed out / workflow not ready) / refused / failed in handler / no outcome",
+            "  attempts sent again (timed out / workflow not ready) / refused / failed in handler / no outcome"
+            " [status queries asked again]",
             _outcomes(e),
             _outcomes(f),
             "",
@@ -207,7 +208,10 @@ def _p50_max(latency: UpdateLatency) -> str:
 
 
 def _outcomes(latency: UpdateLatency) -> str:
-    return f"{latency.timeouts} / {latency.not_ready} / {latency.refusals} / {latency.errors} / {latency.failed}"
+    return (
+        f"{latency.timeouts} / {latency.not_ready} / {latency.refusals} / {latency.errors} / {latency.failed}"
+        f" [{latency.query_retries}]"
+    )
 
 
 def _run_json(run: RunHistory) -> dict[str, Any]:
