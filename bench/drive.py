@@ -170,8 +170,36 @@ class UpdateSender:
                 return result
             if time.perf_counter() - began > UPDATE_BUDGET:
                 self.stats.failed += 1
-                raise UpdateTimedOut(f"{handle.id}: {getattr(update, '__name__', update)} got no outcome")
+                what = getattr(update, "__name__", update)
+                raise UpdateTimedOut(f"{handle.id}: {what} got no outcome\n{await _why_stuck(handle)}")
             await asyncio.sleep(POLL_SECONDS)
+
+
+async def _why_stuck(handle: WorkflowHandle[Any, Any]) -> str:
+    """What the server knows of a workflow an Update could not reach: its pending task and last events."""
+    try:
+        raw = (await handle.describe()).raw_description
+        task = raw.pending_workflow_task if raw.HasField("pending_workflow_task") else None
+        events = (await handle.fetch_history()).events[-12:]
+    except RPCError as error:
+        return f"(could not describe it: {error})"
+    lines = [
+        f"status {raw.workflow_execution_info.status}, history length {raw.workflow_execution_info.history_length}",
+        f"pending workflow task: state {task.state}, attempt {task.attempt}" if task else "no pending workflow task",
+        "pending activities: "
+        + ", ".join(
+            f"{a.activity_type.name} attempt {a.attempt} {a.last_failure.message}" for a in raw.pending_activities
+        ),
+    ]
+    for event in events:
+        failure = event.workflow_task_failed_event_attributes
+        detail = (
+            f" {failure.cause} {failure.failure.message[:300]}"
+            if event.HasField("workflow_task_failed_event_attributes")
+            else ""
+        )
+        lines.append(f"  {event.event_id} {event.event_type}{detail}")
+    return "\n".join(lines)
 
 
 def _not_ready(error: RPCError) -> bool:

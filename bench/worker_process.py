@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,8 @@ def main() -> None:
     parser.add_argument("--address", required=True)
     parser.add_argument("--database-url", required=True)
     args = parser.parse_args()
+    # The SDK's own warnings (a failed workflow task, a slow activation) reach the bench's log.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args.side, args.task_queue, args.address, args.database_url))
 
 
