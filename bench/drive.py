@@ -181,8 +181,8 @@ async def _why_stuck(handle: WorkflowHandle[Any, Any]) -> str:
         raw = (await handle.describe()).raw_description
         task = raw.pending_workflow_task if raw.HasField("pending_workflow_task") else None
         events = (await handle.fetch_history()).events[-12:]
-    except RPCError as error:
-        return f"(could not describe it: {error})"
+    except Exception as error:
+        return f"(could not describe it: {error!r})"
     lines = [
         f"status {raw.workflow_execution_info.status}, history length {raw.workflow_execution_info.history_length}",
         f"pending workflow task: state {task.state}, attempt {task.attempt}" if task else "no pending workflow task",

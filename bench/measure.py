@@ -211,6 +211,16 @@ async def reference_lifecycle(client: Client, worker: WorkerProcess, scale: Time
     return await history.chain(client, workflow_id, first_run)
 
 
+def shortest_deadline(scale: TimeScale) -> float:
+    """Seconds until the first deadline that could pre-empt the driver's act: the charter's expiry
+    or a review's decision by policy (twice its window), as the workflow computes them."""
+    charter = drive.bench_charter()
+    window_days = charter.governance.review_window_days
+    expiry = scale.time_to_respond(charter.signing.expire_after_days, window_days)
+    policy = scale.review_window(window_days) * 2
+    return min(expiry, policy).total_seconds()
+
+
 async def lifecycles_vs_floor(
     client: Client,
     engine: WorkerProcess,
@@ -228,7 +238,6 @@ async def lifecycles_vs_floor(
         count, concurrency, lambda: drive.full_lifecycle(client, engine.task_queue, scale, qbrs, anomalies)
     )
     skeleton_seconds, _ = await bounded(count, concurrency, lambda: drive.full_skeleton(client, floor.task_queue, plan))
-    signing = drive.bench_charter().signing
     figures = Throughput(
         lifecycles=count,
         concurrency=concurrency,
@@ -240,7 +249,7 @@ async def lifecycles_vs_floor(
         policy_first=len(anomalies.policy_first),
         engine_updates=UpdateLatency.of(engine_stats),
         skeleton_updates=UpdateLatency.of(skeleton_stats),
-        shortest_deadline_seconds=scale.days(signing.expire_after_days).total_seconds(),
+        shortest_deadline_seconds=shortest_deadline(scale),
     )
     return figures, lifecycles
 

@@ -107,7 +107,7 @@ def print_table(results: Results, console: Console) -> None:
         )
         window = "" if t.review_window_seconds is None else f", review window {t.review_window_seconds:g} s"
         table.add_row(
-            f"  shortest deadline (charter expiry {t.shortest_deadline_seconds:.1f} s{window}) / slowest Update",
+            f"  shortest deadline the driver could miss ({t.shortest_deadline_seconds:.0f} s{window}) / slowest Update",
             "",
             "",
             f"{t.deadline_margin:.1f}x",
