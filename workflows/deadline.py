@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
+
+SHORTEST_TIMER = timedelta(milliseconds=1)
 
 
 class Deadline:
@@ -30,11 +32,13 @@ class Deadline:
         if at is None:
             await workflow.wait_condition(woken)
             return True
-        if at <= workflow.now():
-            return woken()
         if self._timer is None:
+            # Always a timer, even for a moment already past: whether one is started must not depend
+            # on the clock. A worker that takes a partnership over can run a task with the clock still
+            # at the last local activity's time (seen in the two-worker kill test), where a replay
+            # sees the task's real time; a timer on one and none on the other fails every replay.
             self._at = at
-            self._timer = asyncio.create_task(workflow.sleep(at - workflow.now()))
+            self._timer = asyncio.create_task(workflow.sleep(max(at - workflow.now(), SHORTEST_TIMER)))
         timer = self._timer
         await workflow.wait_condition(lambda: woken() or timer.done())
         if timer.done():

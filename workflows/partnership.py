@@ -301,21 +301,25 @@ class PartnershipWorkflow:
                 if self._transitions or condition():
                     return True
                 continue
-            self._remind_overdue_tasks()
-            if deadline is not None and workflow.now() >= deadline:
+            # The timer for `wake` fired: it is at least then. Judged as of `wake`, not the clock,
+            # which a worker taking over may show stale (see Deadline): a replay decides the same.
+            assert wake is not None
+            self._remind_overdue_tasks(wake)
+            if deadline is not None and wake >= deadline:
                 return False
 
-    def _remind_overdue_tasks(self) -> None:
-        """Tasks past their due date: each owner hears once about theirs; the Web UI and `list --overdue` show them."""
+    def _remind_overdue_tasks(self, moment: datetime) -> None:
+        """Tasks past their due date at `moment`: each owner hears once about theirs; the Web UI and
+        `list --overdue` show them."""
         p = self._partnership
-        for condition in p.escalate_overdue_conditions(workflow.now()):
+        for condition in p.escalate_overdue_conditions(moment):
             self._note_message(
                 "condition-escalation",
                 self._escalation_path(),
                 key=f"{condition.id}:escalation",
                 condition=views.condition_facts(condition, seconds=p.time_scale.is_rehearsal),
             )
-        overdue = p.mark_overdue_tasks(workflow.now())
+        overdue = p.mark_overdue_tasks(moment)
         if not overdue:
             return
         rehearsal = p.time_scale.is_rehearsal

@@ -65,11 +65,15 @@ class _CharterLoader(yaml.SafeLoader):
 
 
 Location = tuple[int | str, ...]
+# How the charter's tagged unions name the way an item was read ("as-text", "as-rule").
+UNION_TAG = "as-"
 
 
 def _location(loc: Location) -> str:
     parts: list[str] = []
     for part in loc:
+        if isinstance(part, str) and part.startswith(UNION_TAG):
+            continue  # which reading of an item was tried (charter.ExitCriterion): not a field name
         if isinstance(part, int):
             parts.append(f"[{part}]")
         else:

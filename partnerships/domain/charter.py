@@ -14,8 +14,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -526,7 +528,24 @@ class ExitRule(Strict):
         return f"adoption below {self.adoption_below_pct:g} % for {running}"
 
 
-ExitCriterion = Annotated[Text | ExitRule, Field(union_mode="left_to_right")]
+def _exit_criterion_kind(value: Any) -> str | None:
+    """Text is a checklist item; a mapping is a rule. Told apart up front, so a broken item gets
+    one error about what it is, not one per reading of it."""
+    if isinstance(value, str):
+        return "as-text"
+    if isinstance(value, dict | ExitRule):
+        return "as-rule"
+    return None
+
+
+ExitCriterion = Annotated[
+    Annotated[Text, Tag("as-text")] | Annotated[ExitRule, Tag("as-rule")],
+    Discriminator(
+        _exit_criterion_kind,
+        custom_error_type="exit_criterion",
+        custom_error_message="must be text, or an exit rule (a mapping such as {red_quarters: 2})",
+    ),
+]
 
 
 class Charter(Strict):

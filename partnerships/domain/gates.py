@@ -42,20 +42,6 @@ class GateRules(BaseModel):
         )
 
 
-class GateBasis(BaseModel):
-    """Everything a gate review was judged against besides its evidence, kept with the review."""
-
-    rules: GateRules
-    can_extend: bool
-    crawl_restarts_left: int
-    previous_rags: list[Rag] = Field(default_factory=list)
-    earlier_quarters: list[QuarterFacts] = Field(default_factory=list)
-    quorum: str = "any"
-    # Each reviewer's email and side ("us", "partner" or "").
-    voters: list[tuple[str, str]] = Field(default_factory=list)
-    unmet_conditions: list[str] = Field(default_factory=list)
-
-
 class ConditionState(BaseModel):
     """A condition of the previous go as the next gate sees it."""
 
@@ -149,6 +135,20 @@ class QuarterFacts(BaseModel):
             revenue_closed=scorecard.revenue_closed,
             adoption_pct=scorecard.integration_rate_pct,
         )
+
+
+class GateBasis(BaseModel):
+    """Everything a gate review was judged against besides its evidence, kept with the review."""
+
+    rules: GateRules
+    can_extend: bool
+    crawl_restarts_left: int
+    previous_rags: list[Rag] = Field(default_factory=list)
+    earlier_quarters: list[QuarterFacts] = Field(default_factory=list)
+    quorum: str = "any"
+    # Each reviewer's email and side ("us", "partner" or "").
+    voters: list[tuple[str, str]] = Field(default_factory=list)
+    unmet_conditions: list[str] = Field(default_factory=list)
 
 
 class Criterion(BaseModel):

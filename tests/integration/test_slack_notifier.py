@@ -162,7 +162,7 @@ def test_a_review_message_shows_each_criterion_measured_against_its_threshold(
     [
         ("crawl", ["go", "no-go", "extend"]),
         ("walk", ["go", "no-go", "restart-crawl", "extend"]),
-        ("qbr", ["go", "no-go"]),
+        ("qbr", ["go", "no-go", "revalidate"]),
     ],
 )
 def test_a_review_opened_message_offers_exactly_the_decisions_its_gate_allows(
