@@ -61,6 +61,17 @@ US = "dana@ourco.example"
 PARTNER = "sam@acme.example"
 REVIEWER = "lee@ourco.example"
 OUTSIDER = "eve@elsewhere.example"
+# A second reviewer for the partner, so that quorum rules have two reviewers on each side.
+CAROL = "carol@acme.example"
+# Two reviewers on each side, each with a declared side: the quorum tests' governance.
+REVIEWERS_TWO_A_SIDE = [
+    {"name": "Dana Reyes", "email": US, "side": "us"},
+    {"name": "Lee Park", "email": REVIEWER, "side": "us"},
+    {"name": "Sam Okafor", "email": PARTNER, "side": "partner"},
+    {"name": "Carol Diaz", "email": CAROL, "side": "partner"},
+]
+# A go over a failing gate needs a written reason at least this long (rules.MIN_OVERRIDE_REASON_CHARS).
+LONG_REASON = "the pilots were too small to judge"
 
 # Crawl (4 weeks) lasts 2 s, a review window (30 days) about 2 s, a quarter 6.5 s: room for a
 # busy machine to sign and record a pilot's evidence before the Crawl gate opens.

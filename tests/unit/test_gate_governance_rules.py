@@ -24,17 +24,10 @@ from partnerships.domain.lifecycle import (
     TimeScale,
     WalkResultRequest,
 )
-from tests.helpers import PARTNER, REVIEWER, US, example_charter, scorecard
+from tests.helpers import LONG_REASON, PARTNER, REVIEWER, REVIEWERS_TWO_A_SIDE, US, example_charter, scorecard
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-CAROL = "carol@acme.example"
-FOUR = [
-    {"name": "Dana Reyes", "email": US, "side": "us"},
-    {"name": "Lee Park", "email": REVIEWER, "side": "us"},
-    {"name": "Sam Okafor", "email": PARTNER, "side": "partner"},
-    {"name": "Carol Diaz", "email": CAROL, "side": "partner"},
-]
-LONG_REASON = "the pilots were too small to judge"
+FOUR = REVIEWERS_TWO_A_SIDE
 
 
 def pilot(after: float) -> PilotResult:

@@ -14,19 +14,12 @@ from partnerships.domain.gates import Outcome, PilotResult
 from partnerships.domain.lifecycle import DecisionRequest, Partnership, Phase, Step, TimeScale
 from partnerships.domain.quorum import Quorum, QuorumRule
 from partnerships.domain.vocabulary import Side
-from tests.helpers import OUTSIDER, PARTNER, REVIEWER, US, example_charter
+from tests.helpers import CAROL, LONG_REASON, OUTSIDER, PARTNER, REVIEWER, REVIEWERS_TWO_A_SIDE, US, example_charter
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
-CAROL = "carol@acme.example"
-REVIEWERS = [
-    {"name": "Dana Reyes", "email": US, "side": "us"},
-    {"name": "Lee Park", "email": REVIEWER, "side": "us"},
-    {"name": "Sam Okafor", "email": PARTNER, "side": "partner"},
-    {"name": "Carol Diaz", "email": CAROL, "side": "partner"},
-]
+REVIEWERS = REVIEWERS_TWO_A_SIDE
 SIDE_OF = {r["email"]: Side(r["side"]) for r in REVIEWERS}
 RULES = ["any", "majority", "all", "one-per-side", "1 of 4", "2 of 4", "3 of 4", "4 of 4"]
-LONG_REASON = "the pilots were too small to judge"
 
 
 def at_crawl_review(quorum: str, *, passing: bool) -> Partnership:
