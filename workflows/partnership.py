@@ -520,13 +520,17 @@ class PartnershipWorkflow:
             )
         )
 
-    def _accept(self, transition: Transition | None, summary: str) -> Acknowledged:
-        p = self._partnership
-        self._transitions.append(transition or Transition(summary=summary))
-        # Evidence, a condition met or an amendment can give the votes already cast their quorum.
-        settled = p.settle_review(workflow.now())
+    def _after_act(self, transition: Transition) -> None:
+        """An act other than a vote changed the partnership: evidence, a condition met or an amendment
+        can give the votes already cast on the open review their quorum."""
+        self._transitions.append(transition)
+        settled = self._partnership.settle_review(workflow.now())
         if settled is not None:
             self._transitions.append(settled)
+
+    def _accept(self, transition: Transition | None, summary: str) -> Acknowledged:
+        p = self._partnership
+        self._after_act(transition or Transition(summary=summary))
         return Acknowledged(
             summary=transition.summary if transition else summary, phase=p.phase.value, step=p.step.value
         )
@@ -668,10 +672,7 @@ class PartnershipWorkflow:
         tasks = p.apply_task_completion(request)
         summary = "done: " + "; ".join(t.title for t in tasks)
         self._note_closed_tasks([t.id for t in tasks], status="done", by=request.by)
-        self._transitions.append(Transition(summary=summary))
-        settled = p.settle_review(workflow.now())
-        if settled is not None:
-            self._transitions.append(settled)
+        self._after_act(Transition(summary=summary))
         # Answered once the store has it, so `partnerships tasks` never shows it open after.
         await self._journal.until_noted_parts_are_written()
         return Acknowledged(summary=summary, phase=p.phase.value, step=p.step.value)
