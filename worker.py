@@ -37,6 +37,12 @@ from workflows import PartnershipWorkflow
 # over the GIL: with 50 partnerships starting at once, 16 threads doubled the slowest
 # Update's wait (a step's local activity holds its workflow task) against 8.
 ACTIVITY_THREADS = 8
+# Workflow tasks this worker takes on at once. Each is held open while its step's local activity
+# waits for one of the activity threads; with the SDK's 100, a burst of partnerships had so many
+# tasks in flight that some could not finish within the server's 10 s workflow task timeout, and
+# each timed-out task was handed out again, redoing its work: a new partnership waited minutes for
+# its first task. Beyond these, tasks wait at the server in order, and nothing is done twice.
+WORKFLOW_TASK_SLOTS = 2 * ACTIVITY_THREADS
 # The sandbox re-imports every module it does not pass through, for every workflow run:
 # with thousands of partnerships open that is most of a worker's memory. Ours hold no
 # mutable globals and do nothing non-deterministic on import, so they are imported once;
@@ -74,6 +80,8 @@ def build_worker(
         activities=[step_recorder.record_step, messenger.deliver_pending_notifications],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_local_activities=ACTIVITY_THREADS,
+        max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
         sticky_queue_schedule_to_start_timeout=sticky_timeout or STICKY_TIMEOUT,
     )
 

@@ -21,7 +21,7 @@ from bench.skeleton import SkeletonWorkflow, do_nothing
 from partnerships.adapters.config import Settings
 from partnerships.adapters.console import ConsoleNotifier
 from partnerships.adapters.temporal_client import make_client
-from worker import ACTIVITY_THREADS, build_worker
+from worker import ACTIVITY_THREADS, WORKFLOW_TASK_SLOTS, build_worker
 
 
 def skeleton_worker(client: Client, task_queue: str) -> Worker:
@@ -33,6 +33,8 @@ def skeleton_worker(client: Client, task_queue: str) -> Worker:
         activities=[do_nothing],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_local_activities=ACTIVITY_THREADS,
+        max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
     )
 
 
