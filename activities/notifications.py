@@ -24,7 +24,7 @@ from partnerships.engine.notifier import (
     NotifierUnavailable,
     OutgoingMessage,
 )
-from partnerships.engine.ports import MessageTemplates, QueuedMessage, Records
+from partnerships.engine.ports import Delivered, MessageTemplates, QueuedMessage, Records
 
 
 class Messenger:
@@ -93,10 +93,29 @@ class Messenger:
         queued = self._records.begin_delivery(key)
         if queued is None:
             return False
-        # Not inside a store transaction: the notifier may take seconds to answer.
+        reference = self._send(queued)
+        self._records.finish_delivery(key, reference, datetime.now(UTC))
+        return True
+
+    def deliver_pending(self, partnership_id: str) -> int:
+        """Deliver the partnership's undelivered messages in order, stopping at the first failure
+        (raised). The store counts the attempts before and marks the deliveries after, one commit
+        each for the whole batch: a step's messages cost two commits, not two apiece."""
+        queued = self._records.begin_deliveries(partnership_id)
+        delivered: list[Delivered] = []
+        try:
+            for message in queued:
+                delivered.append(Delivered(message.key, self._send(message), datetime.now(UTC)))
+        finally:
+            # The message that failed was tried; those after it were not, and their count is taken back.
+            self._records.finish_deliveries(delivered, untried=[m.key for m in queued[len(delivered) + 1 :]])
+        return len(delivered)
+
+    def _send(self, queued: QueuedMessage) -> str:
+        """Hand one counted message to its notifier (never inside a store transaction: it may take seconds)."""
         notifier = self._email if self._email is not None and queued.notifier == self._email.name else self._notifier
         with notifier_errors_as_temporal_errors(), _counted(notifier.name):
-            reference = notifier.deliver(
+            return notifier.deliver(
                 OutgoingMessage(
                     key=queued.key,
                     kind=queued.kind,
@@ -110,16 +129,14 @@ class Messenger:
                     may_have_posted=queued.attempts > 1 or _retried_activity(),
                 )
             )
-        self._records.finish_delivery(key, reference, datetime.now(UTC))
-        return True
 
     @activity.defn(name=ActivityName.DELIVER_PENDING_NOTIFICATIONS)
     def deliver_pending_notifications(self, partnership_id: str) -> int:
-        """Empty the partnership's outbox in order; an error leaves the rest for the retry."""
+        """Empty the partnership's outbox in order, messages added meanwhile too; an error leaves
+        the rest for the retry."""
         sent = 0
-        while keys := self.pending(partnership_id):
-            for key in keys:
-                sent += self.deliver(key)
+        while batch := self.deliver_pending(partnership_id):
+            sent += batch
         return sent
 
 

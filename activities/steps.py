@@ -62,18 +62,15 @@ class StepRecorder:
     def _deliver_now(self, partnership_id: str, recorded: StepRecorded) -> None:
         """One try, in order, stopping at the first failure: what is left waits in the outbox
         for the workflow's durable delivery, so an outage never holds the store write up."""
-        pending = self._messenger.pending(partnership_id)
-        for done, key in enumerate(pending):
-            try:
-                self._messenger.deliver(key)
-            except Exception as error:
-                # Whatever went wrong, the durable delivery retries it; only a misconfigured
-                # notifier is worth telling the workflow about.
-                recorded.undelivered = len(pending) - done
-                if isinstance(error, ApplicationError) and error.type == NOTIFIER_MISCONFIGURED:
-                    recorded.notifier_misconfigured = error.message
-                activity.logger.warning("notification %s left in the outbox: %s", key, error)
-                return
+        try:
+            self._messenger.deliver_pending(partnership_id)
+        except Exception as error:
+            # Whatever went wrong, the durable delivery retries it; only a misconfigured
+            # notifier is worth telling the workflow about.
+            recorded.undelivered = len(self._messenger.pending(partnership_id))
+            if isinstance(error, ApplicationError) and error.type == NOTIFIER_MISCONFIGURED:
+                recorded.notifier_misconfigured = error.message
+            activity.logger.warning("%d notification(s) left in the outbox: %s", recorded.undelivered, error)
 
 
 def _time_left() -> float | None:

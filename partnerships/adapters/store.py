@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +23,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 from partnerships.domain.lifecycle import GateReview
 from partnerships.domain.views import PartnershipSnapshot
 from partnerships.engine.contracts import CloseTasksInput, StepRecord
-from partnerships.engine.ports import NewTask, QueuedMessage, RecordRefused, SlugTaken, StoreBusy
+from partnerships.engine.ports import Delivered, NewTask, QueuedMessage, RecordRefused, SlugTaken, StoreBusy
 
 
 class PartnershipRow(SQLModel, table=True):
@@ -363,25 +363,41 @@ class Store:
             row.attempts += 1
             session.add(row)
             session.commit()
-            return QueuedMessage(
-                key=row.key,
-                partnership_id=row.partnership_id,
-                kind=row.kind,
-                audience=row.audience.split(", ") if row.audience else [],
-                subject=row.subject,
-                body=row.body,
-                notifier=row.notifier,
-                created_at=row.created_at,
-                context=loads(row.context_json) if row.context_json else {},
-                attempts=row.attempts,
-            )
+            return _queued(row)
+
+    def begin_deliveries(self, partnership_id: str) -> list[QueuedMessage]:
+        """`begin_delivery` for each of the partnership's undelivered messages, oldest first, in one commit."""
+        with self.writing() as session:
+            rows = session.exec(
+                select(NotificationRow)
+                .where(NotificationRow.partnership_id == partnership_id, NotificationRow.status != "delivered")
+                .order_by(col(NotificationRow.created_at), col(NotificationRow.key))
+            ).all()
+            for row in rows:
+                row.attempts += 1
+                session.add(row)
+            session.commit()
+            return [_queued(row) for row in rows]
 
     def finish_delivery(self, key: str, reference: str, at: datetime) -> None:
+        self.finish_deliveries([Delivered(key, reference, at)])
+
+    def finish_deliveries(self, delivered: Sequence[Delivered], untried: Sequence[str] = ()) -> None:
+        """Mark what went out delivered, and take back the attempt counted for each message that was
+        never tried (an earlier one failed), in one commit."""
+        if not delivered and not untried:
+            return
         with self.writing() as session:
-            row = session.get(NotificationRow, key)
-            assert row is not None, f"notification {key} is not in the outbox"
-            row.status, row.delivery_ref, row.delivered_at = "delivered", reference, at
-            session.add(row)
+            for done in delivered:
+                row = session.get(NotificationRow, done.key)
+                assert row is not None, f"notification {done.key} is not in the outbox"
+                row.status, row.delivery_ref, row.delivered_at = "delivered", done.reference, done.at
+                session.add(row)
+            for key in untried:
+                row = session.get(NotificationRow, key)
+                if row is not None and row.status != "delivered" and row.attempts > 0:
+                    row.attempts -= 1
+                    session.add(row)
             session.commit()
 
     def settle_rebuilt_outbox(self, partnership_id: str, at: datetime) -> int:
@@ -512,6 +528,21 @@ def task_row(task: NewTask) -> TaskRow:
         owner=task.ref.owner,
         created_at=task.created_at,
         due_at=task.ref.due_at,
+    )
+
+
+def _queued(row: NotificationRow) -> QueuedMessage:
+    return QueuedMessage(
+        key=row.key,
+        partnership_id=row.partnership_id,
+        kind=row.kind,
+        audience=row.audience.split(", ") if row.audience else [],
+        subject=row.subject,
+        body=row.body,
+        notifier=row.notifier,
+        created_at=row.created_at,
+        context=loads(row.context_json) if row.context_json else {},
+        attempts=row.attempts,
     )
 
 

@@ -6,8 +6,9 @@ the engine never imports a database, a template engine or an HTTP client.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +39,14 @@ class QueuedMessage(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
     # Delivery attempts that got as far as calling the notifier, this one included.
     attempts: int = 0
+
+
+class Delivered(NamedTuple):
+    """A message the notifier took: its key, the notifier's reference for it, and when."""
+
+    key: str
+    reference: str
+    at: datetime
 
 
 class RecordRefused(Exception):
@@ -79,7 +88,15 @@ class Records(Protocol):
         """Count one more attempt at the message; None when it is already delivered."""
         ...
 
+    def begin_deliveries(self, partnership_id: str) -> list[QueuedMessage]:
+        """`begin_delivery` for each of the partnership's undelivered messages, oldest first, at once."""
+        ...
+
     def finish_delivery(self, key: str, reference: str, at: datetime) -> None: ...
+
+    def finish_deliveries(self, delivered: Sequence[Delivered], untried: Sequence[str] = ()) -> None:
+        """Mark the delivered messages, and take back the attempt counted for each untried one, at once."""
+        ...
 
 
 class TaskTemplates(Protocol):

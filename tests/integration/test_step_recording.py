@@ -136,12 +136,31 @@ def test_messages_slack_refuses_wait_in_the_outbox_and_go_out_in_order_later(
     assert recorded.undelivered == 2 and recorded.notifier_misconfigured is None
     assert posted_keys(slack) == []
     assert [n.status for n in store.notifications(PARTNERSHIP)] == ["pending", "pending"]
+    # The first was tried (Slack may have posted it); the second never was, so its count is taken back.
+    assert [n.attempts for n in store.notifications(PARTNERSHIP)] == [1, 0]
 
     sent = ActivityEnvironment().run(messenger.deliver_pending_notifications, PARTNERSHIP)
 
     assert sent == 2
     assert posted_keys(slack) == [n.key for n in step.notifications]
+    assert [(n.status, n.attempts) for n in store.notifications(PARTNERSHIP)] == [("delivered", 2), ("delivered", 1)]
     assert ActivityEnvironment().run(messenger.deliver_pending_notifications, PARTNERSHIP) == 0
+
+
+def test_a_steps_messages_cost_the_store_three_commits_however_many_there_are(
+    settings: Settings, store: Store, slack: FakeSlack
+) -> None:
+    # Writers queue for the store one at a time: each commit more is latency for every Update.
+    steps, _ = recorder(settings, store, slack)
+    step = crawl_begins()
+    commits = []
+    sqlalchemy.event.listen(store.engine, "commit", lambda _connection: commits.append(1))
+
+    ActivityEnvironment().run(steps.record_step, step)
+
+    assert len(step.notifications) == 2 and posted_keys(slack) == [n.key for n in step.notifications]
+    # The step's rows; the attempts counted; the deliveries marked.
+    assert len(commits) == 3
 
 
 def test_a_misconfigured_notifier_is_reported_and_its_messages_kept(
