@@ -17,7 +17,7 @@ idle skeletons it leaves are terminated at the end.
 3. the time for restarted workers to resume all 10,000: both engine workers are killed
    (SIGKILL), two fresh ones start, and every partnership answers a status query, which a
    fresh worker can only do by replaying its history;
-4. `partnerships list --phase walk --json` over the 10,000 (moved into Walk) against the bare query.
+4. `partnerships list --phase crawl --json` over the 10,000 (all in Crawl) against the bare query.
 """
 
 from __future__ import annotations
@@ -213,10 +213,12 @@ async def open_load(client: Client, target: Target, options: Options, cluster: C
                     concurrency=options.concurrency,
                 )
                 progress(f"all {len(open_ids)} resumed in {resumed:.0f} s")
-                progress(f"moving the {options.open} partnerships into Walk when their Crawl reviews open")
-                in_walk = await measure.move_into_walk(client, open_ids, options.concurrency)
-                progress("portfolio queries")
-                results.portfolio = await measure.portfolio_queries(client, target.address, in_walk, PORTFOLIO_REPEATS)
+                # Listed where they are: moving 10,000 into Walk first would take about an hour here
+                # (the embedded bench moves its 2,000), and the list's cost is per row, whatever the phase.
+                progress(f"portfolio queries over the {len(open_ids)} partnerships in Crawl")
+                results.portfolio = await measure.portfolio_queries(
+                    client, target.address, len(open_ids), PORTFOLIO_REPEATS, phase="crawl"
+                )
     finally:
         cluster.terminated = await terminate(client, open_ids + skeleton_ids, options.concurrency)
 
@@ -323,7 +325,7 @@ def print_table(cluster: ClusterResults, console: Console) -> None:
         )
     if p is not None:
         table.add_row(
-            f"`partnerships list --phase walk --json`, subprocess ({p.cli_rows} rows)",
+            f"`partnerships list --phase {p.phase} --json`, subprocess ({p.cli_rows} rows)",
             f"{p.cli_subprocess_seconds:.2f} s",
             f"{p.bare_subprocess_seconds:.2f} s",
             f"{p.subprocess_ratio:.2f}",

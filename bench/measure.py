@@ -374,7 +374,8 @@ async def open_skeletons(
 
 @dataclass
 class Portfolio:
-    in_walk: int
+    phase: str
+    expected_rows: int
     cli_rows: int
     bare_rows: int
     cli_subprocess_seconds: float
@@ -419,34 +420,36 @@ async def _timed(call: Callable[[], Awaitable[int]]) -> tuple[float, int]:
 VISIBILITY_WAIT_SECONDS = 60.0
 
 
-async def visible_in_walk(client: Client, expected: int) -> int:
+async def visible_in_phase(client: Client, phase: str, expected: int) -> int:
     """Visibility trails the workflows by a few seconds under load: wait until it shows them all."""
     deadline = asyncio.get_running_loop().time() + VISIBILITY_WAIT_SECONDS
     while True:
-        seen = len(await bare_rows(client))
+        seen = len(await bare_rows(client, phase))
         if seen >= expected or asyncio.get_running_loop().time() > deadline:
             return seen
         await asyncio.sleep(1)
 
 
-async def portfolio_queries(client: Client, address: str, in_walk: int, repeats: int) -> Portfolio:
+async def portfolio_queries(
+    client: Client, address: str, expected_rows: int, repeats: int, *, phase: str = "walk"
+) -> Portfolio:
     """The CLI against the bare query, both as subprocesses (what a person waits for) and in-process.
 
     Interleaved, median of `repeats`, so a burst of load elsewhere on the machine hits both sides.
     """
-    await visible_in_walk(client, in_walk)
+    await visible_in_phase(client, phase, expected_rows)
     environment = {**os.environ, "TEMPORAL_ADDRESS": address}
-    cli = [str(Path(sys.executable).parent / "partnerships"), "list", "--phase", "walk", "--json"]
-    bare = [sys.executable, "-m", "bench.bare_list", "--address", address]
+    cli = [str(Path(sys.executable).parent / "partnerships"), "list", "--phase", phase, "--json"]
+    bare = [sys.executable, "-m", "bench.bare_list", "--address", address, "--phase", phase]
 
     # In-process, each side also renders its JSON: printing it is part of the command's cost.
     async def cli_in_process() -> int:
-        rows = await service.list_partnerships(client, phase="walk")
+        rows = await service.list_partnerships(client, phase=phase)
         json.dumps(rows, indent=2)
         return len(rows)
 
     async def bare_in_process() -> int:
-        rows = await bare_rows(client)
+        rows = await bare_rows(client, phase)
         json.dumps(rows, indent=2)
         return len(rows)
 
@@ -463,7 +466,8 @@ async def portfolio_queries(client: Client, address: str, in_walk: int, repeats:
             timings[name].append(seconds)
     median = {name: statistics.median(values) for name, values in timings.items()}
     return Portfolio(
-        in_walk=in_walk,
+        phase=phase,
+        expected_rows=expected_rows,
         cli_rows=rows["cli"],
         bare_rows=rows["bare"],
         cli_subprocess_seconds=median["cli"],

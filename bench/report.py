@@ -178,7 +178,7 @@ def print_table(results: Results, console: Console) -> None:
         )
     if p is not None:
         table.add_row(
-            f"`partnerships list --phase walk --json`, subprocess ({p.cli_rows} rows)",
+            f"`partnerships list --phase {p.phase} --json`, subprocess ({p.cli_rows} rows)",
             f"{p.cli_subprocess_seconds:.2f} s",
             f"{p.bare_subprocess_seconds:.2f} s",
             f"{p.subprocess_ratio:.2f}",
