@@ -131,6 +131,10 @@ class ActRow(SQLModel, table=True):
 
 # How long a writer waits for SQLite's lock when its caller set no deadline.
 SQLITE_PATIENCE = 30.0
+# Connections a PostgreSQL store keeps open: a worker's activity threads (8) and its health check
+# each keep one. With SQLAlchemy's default 5, the busy threads' extra connections were opened and
+# closed for every write, a new server process each time (seen in the cluster bench).
+POSTGRES_POOL_SIZE = 10
 # PostgreSQL advisory lock held while the schema is created or brought up to date (any fixed number).
 SCHEMA_LOCK = 7_341_205_118
 
@@ -152,7 +156,7 @@ def make_engine(url: str) -> Engine:
         # the session's zone, which is the server's unless we say: UTC, as every row means it.
         given = make_url(url).query.get("options")
         options = " ".join([*([given] if isinstance(given, str) else given or []), "-c timezone=UTC"])
-        engine = create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+        engine = create_engine(url, pool_pre_ping=True, pool_size=POSTGRES_POOL_SIZE, connect_args={"options": options})
     else:
         engine = create_engine(url, pool_pre_ping=True)
     with engine.begin() as connection:
