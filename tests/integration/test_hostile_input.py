@@ -36,7 +36,8 @@ from workflows import PartnershipWorkflow
 EXAMPLE = yaml.safe_load(EXAMPLE_CHARTER.read_text())
 TOP_LEVEL = set(EXAMPLE) | {"gates", "signing"}
 # A problem line names a field path, a YAML position, or the charter as a whole.
-PROBLEM = re.compile(r"^(\(charter\)|line \d+, column \d+|[a-z_]+(\.[a-z_]+|\[\d+\])*): \S.*$")
+# A field path names keys as given, digits included (a stray `_0` key is named `partner._0`).
+PROBLEM = re.compile(r"^(\(charter\)|line \d+, column \d+|[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*|\[\d+\])*): \S.*$")
 
 junk = st.recursive(
     st.none()
