@@ -350,12 +350,7 @@ class Store:
     def pending_message_keys(self, partnership_id: str) -> list[str]:
         """The partnership's messages still in the outbox, oldest first."""
         with self.session() as session:
-            query = (
-                select(NotificationRow.key)
-                .where(NotificationRow.partnership_id == partnership_id, NotificationRow.status != "delivered")
-                .order_by(col(NotificationRow.created_at), col(NotificationRow.key))
-            )
-            return list(session.exec(query))
+            return list(session.exec(_undelivered(partnership_id, NotificationRow.key)))
 
     def begin_delivery(self, key: str) -> QueuedMessage | None:
         """Count the attempt before the notifier is called: a retry can tell an earlier one may have posted."""
@@ -371,12 +366,11 @@ class Store:
 
     def begin_deliveries(self, partnership_id: str) -> list[QueuedMessage]:
         """`begin_delivery` for each of the partnership's undelivered messages, oldest first, in one commit."""
+        # Most steps leave nothing to deliver: they find that out without queueing for the writer.
+        if not self.pending_message_keys(partnership_id):
+            return []
         with self.writing() as session:
-            rows = session.exec(
-                select(NotificationRow)
-                .where(NotificationRow.partnership_id == partnership_id, NotificationRow.status != "delivered")
-                .order_by(col(NotificationRow.created_at), col(NotificationRow.key))
-            ).all()
+            rows = session.exec(_undelivered(partnership_id)).all()
             for row in rows:
                 row.attempts += 1
                 session.add(row)
@@ -532,6 +526,15 @@ def task_row(task: NewTask) -> TaskRow:
         owner=task.ref.owner,
         created_at=task.created_at,
         due_at=task.ref.due_at,
+    )
+
+
+def _undelivered(partnership_id: str, what: Any = NotificationRow) -> Any:
+    """The partnership's outbox rows (or `what` of them) not delivered yet, oldest first: the order they go out in."""
+    return (
+        select(what)
+        .where(NotificationRow.partnership_id == partnership_id, NotificationRow.status != "delivered")
+        .order_by(col(NotificationRow.created_at), col(NotificationRow.key))
     )
 
 
