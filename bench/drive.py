@@ -265,14 +265,19 @@ async def _update(client: Client, slug: str, update: Any, request: Any) -> Any:
 # A query's answer comes from a worker; under the burst a busy one may miss the RPC's deadline
 # (seen as CANCELLED "Timeout expired" by the client): asked again, as a person would.
 QUERY_RETRYABLE = (*RETRYABLE, RPCStatusCode.CANCELLED)
+# One attempt of a query waits this long. Without it, an attempt made just after both workers
+# were killed (10,000 open on the cluster) stayed in flight until the server closed the
+# connection ("h2 protocol error", CANCELLED) after the whole budget had passed.
+QUERY_RPC_TIMEOUT = timedelta(seconds=30)
 
 
 async def state(client: Client, slug: str) -> Partnership:
     """The partnership as the workflow holds it (the status query `partnerships status` uses)."""
+    handle = service.handle_for(client, slug)
     deadline = asyncio.get_running_loop().time() + WAIT_TIMEOUT
     while True:
         try:
-            return (await service.status(client, slug)).partnership
+            return (await handle.query(PartnershipWorkflow.status, rpc_timeout=QUERY_RPC_TIMEOUT)).partnership
         except RPCError as error:
             if error.status not in QUERY_RETRYABLE or asyncio.get_running_loop().time() > deadline:
                 raise
