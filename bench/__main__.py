@@ -24,7 +24,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bench import history, measure
+from bench import drive, history, measure
 from bench.processes import DevServer, dev_server, memory_of, server_log_tail, worker_process
 from bench.report import Options, Results, as_json, print_table
 from partnerships.domain.lifecycle import TimeScale
@@ -50,11 +50,12 @@ HISTORY_SAMPLE = 10
 PORTFOLIO_REPEATS = 5
 # The SDK's default workflow cache; build_worker does not change it, nor does the skeleton's worker.
 MAX_CACHED_WORKFLOWS = 1000
-# Opening partnerships (start + two signatures) ran at 4.6 per second on the dev server and 3 to 8
-# on the cluster (2 cores; 24 once, before signatures were verified). Crawl must outlast opening
-# them all (the engine's memory is read right after); a guess too high compresses the weeks so
-# much that the first partnerships' reminders and reviews load the machine while the rest open.
-OPEN_RATE_GUESS = 4.0
+# Opening partnerships (start + two signatures) ran at 24 per second on the dev server and 20 on
+# the cluster (2 cores, 2026-12-02; 4.6 and 3 to 8 before the store's writer and connection fixes).
+# Crawl must outlast opening them all (the engine's memory is read right after); a guess too high
+# compresses the weeks so much that the first partnerships' reviews load the machine while the
+# rest open, one too low leaves the bench waiting for Crawl's reviews to open.
+OPEN_RATE_GUESS = 12.0
 
 DEFAULT_LIFECYCLES = 200
 DEFAULT_OPEN = 2000
@@ -67,9 +68,11 @@ def progress(message: str) -> None:
 
 
 def open_scale(count: int) -> TimeScale:
-    """Slow enough that open partnerships stay in Crawl (4 weeks) while all are opened and measured."""
+    """Slow enough that open partnerships stay in Crawl while all are opened and measured."""
     crawl_seconds = max(20.0, 1.1 * count / OPEN_RATE_GUESS + 10)
-    return TimeScale(seconds_per_week=crawl_seconds / 4, review_window_seconds=OPEN_REVIEW_WINDOW_SECONDS)
+    return TimeScale(
+        seconds_per_week=crawl_seconds / drive.CRAWL_WEEKS, review_window_seconds=OPEN_REVIEW_WINDOW_SECONDS
+    )
 
 
 def lifecycle_scale() -> TimeScale:
@@ -149,7 +152,8 @@ async def memory_and_portfolio(server: DevServer, store_url: str, options: Optio
         )
         results.open_history = first_open
         progress(f"moving the {options.open} partnerships into Walk when their Crawl reviews open")
-        in_walk = await measure.move_into_walk(client, open_ids, CONCURRENCY)
+        crawl_seconds = drive.CRAWL_WEEKS * scale.seconds_per_week
+        in_walk = await measure.move_into_walk(client, open_ids, CONCURRENCY, crawl_seconds)
         progress("portfolio queries")
         results.portfolio = await measure.portfolio_queries(client, server.address, in_walk, PORTFOLIO_REPEATS)
 

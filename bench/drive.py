@@ -76,6 +76,10 @@ ID_PREFIX = "bench"
 KEYRING = Keyring()
 
 
+# The shortest Crawl the framework allows.
+CRAWL_WEEKS = 4
+
+
 def bench_charter(prefix: str = "bench") -> Charter:
     """The Acme example, unique, with the shortest phases and the longest windows the framework allows.
 
@@ -84,7 +88,7 @@ def bench_charter(prefix: str = "bench") -> Charter:
     """
     data = load_charter(EXAMPLE_CHARTER).model_dump(mode="json")
     data["slug"] = f"{prefix}-{uuid.uuid4().hex[:12]}"
-    data["timeline"]["crawl"]["weeks"] = 4
+    data["timeline"]["crawl"]["weeks"] = CRAWL_WEEKS
     data["timeline"]["walk"]["weeks"] = 8
     data["governance"]["review_window_days"] = 30
     data["signing"] = {"remind_every_days": 30, "escalate_after_days": 30, "expire_after_days": 180}
@@ -230,8 +234,8 @@ def reset_stats(client: Client) -> tuple[UpdateStats, UpdateStats]:
 # ----------------------------------------------------------------- waiting
 
 
-async def _poll(handle: WorkflowHandle[Any, Any], done: Any, what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + WAIT_TIMEOUT
+async def _poll(handle: WorkflowHandle[Any, Any], done: Any, what: str, timeout: float = WAIT_TIMEOUT) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
     while True:
         description = await handle.describe()
         if done(description):
@@ -241,12 +245,14 @@ async def _poll(handle: WorkflowHandle[Any, Any], done: Any, what: str) -> Any:
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def wait_for_step(client: Client, workflow_id: str, phase: str | None, step: str) -> None:
+async def wait_for_step(
+    client: Client, workflow_id: str, phase: str | None, step: str, timeout: float = WAIT_TIMEOUT
+) -> None:
     def reached(description: Any) -> bool:
         attributes = description.typed_search_attributes
         return attributes.get(visibility.STEP) == step and (phase is None or attributes.get(visibility.PHASE) == phase)
 
-    await _poll(client.get_workflow_handle(workflow_id), reached, f"{phase}/{step}")
+    await _poll(client.get_workflow_handle(workflow_id), reached, f"{phase}/{step}", timeout)
 
 
 # ------------------------------------------------------------ partnership
@@ -413,8 +419,10 @@ async def open_in_crawl(client: Client, task_queue: str, scale: TimeScale) -> st
     return charter.workflow_id
 
 
-async def into_walk(client: Client, workflow_id: str, anomalies: Anomalies) -> None:
-    await wait_for_step(client, workflow_id, "crawl", Step.GATE_REVIEW.value)
+async def into_walk(client: Client, workflow_id: str, anomalies: Anomalies, crawl_seconds: float) -> None:
+    # Its review opens when Crawl's timer fires, which may be most of Crawl away when the opening
+    # went fast (2,000 in 83 s on the dev server, 2026-12-02): the wait allows for all of it.
+    await wait_for_step(client, workflow_id, "crawl", Step.GATE_REVIEW.value, crawl_seconds + WAIT_TIMEOUT)
     # No pilots were recorded for these: a go is an override and needs its reason.
     await decide_go(client, workflow_id, anomalies, reason="benchmark: the portfolio needs partnerships in Walk")
 

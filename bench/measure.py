@@ -478,10 +478,12 @@ async def portfolio_queries(
     )
 
 
-async def move_into_walk(client: Client, workflow_ids: list[str], concurrency: int) -> int:
+async def move_into_walk(client: Client, workflow_ids: list[str], concurrency: int, crawl_seconds: float) -> int:
     anomalies = drive.Anomalies()
     pending = iter(workflow_ids)
-    await bounded(len(workflow_ids), concurrency, lambda: drive.into_walk(client, next(pending), anomalies))
+    await bounded(
+        len(workflow_ids), concurrency, lambda: drive.into_walk(client, next(pending), anomalies, crawl_seconds)
+    )
     # A refused go either went through again with a reason or was a go by policy (into_walk raises otherwise).
     return len(workflow_ids)
 
