@@ -39,7 +39,7 @@ from temporalio.client import Client
 
 from bench import drive, measure
 from bench.processes import Memory, WorkerProcess, memory_of, worker_process
-from bench.report import Options, Results
+from bench.report import Options, Results, by_update
 from partnerships.adapters.config import Settings
 from partnerships.adapters.temporal_client import make_client
 
@@ -293,6 +293,7 @@ def print_table(cluster: ClusterResults, console: Console) -> None:
             f"≤ {MAX_UPDATE_P95_RATIO}",
             _verdict(t.update_p95_ratio <= MAX_UPDATE_P95_RATIO),
         )
+        table.add_row("  p95 of each Update (count)", by_update(e), by_update(f), "", "", "")
         table.add_row(
             "  attempts sent again (timed out / not ready) / refused / no outcome",
             f"{e.timeouts} / {e.not_ready} / {e.refusals} / {e.failed}",

@@ -117,6 +117,8 @@ class UpdateStats:
     """Every Update one side sent: its latency (first attempt to outcome) and how it ended."""
 
     latencies: list[float] = field(default_factory=list)
+    # The same latencies by Update name: which kind of act the tail is made of.
+    by_update: dict[str, list[float]] = field(default_factory=dict)
     # Attempts that timed out (or found the server unavailable) and were sent again.
     timeouts: int = 0
     # Attempts the server turned away because the workflow's task had just failed (it was
@@ -131,8 +133,9 @@ class UpdateStats:
     # Status queries asked again because the busy worker did not answer in time.
     query_retries: int = 0
 
-    def record(self, seconds: float) -> None:
+    def record(self, update: str, seconds: float) -> None:
         self.latencies.append(seconds)
+        self.by_update.setdefault(update, []).append(seconds)
 
 
 @dataclass
@@ -144,6 +147,7 @@ class UpdateSender:
 
     async def send(self, handle: WorkflowHandle[Any, Any], update: Any, args: list[Any]) -> Any:
         update_id = f"bench-{uuid.uuid4().hex}"
+        what = getattr(update, "__name__", str(update))
         began = time.perf_counter()
         while True:
             try:
@@ -158,7 +162,7 @@ class UpdateSender:
                     self.stats.errors += 1
                 else:
                     self.stats.refusals += 1
-                self.stats.record(time.perf_counter() - began)
+                self.stats.record(what, time.perf_counter() - began)
                 raise
             except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
                 self.stats.timeouts += 1
@@ -170,11 +174,10 @@ class UpdateSender:
                 else:
                     raise
             else:
-                self.stats.record(time.perf_counter() - began)
+                self.stats.record(what, time.perf_counter() - began)
                 return result
             if time.perf_counter() - began > UPDATE_BUDGET:
                 self.stats.failed += 1
-                what = getattr(update, "__name__", update)
                 raise UpdateTimedOut(f"{handle.id}: {what} got no outcome\n{await _why_stuck(handle)}")
             await asyncio.sleep(POLL_SECONDS)
 

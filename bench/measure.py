@@ -13,7 +13,7 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -148,6 +148,8 @@ class UpdateLatency:
     errors: int
     failed: int
     query_retries: int = 0
+    # p95 (and count) of each Update name.
+    p95_by_update: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, stats: drive.UpdateStats) -> UpdateLatency:
@@ -163,6 +165,7 @@ class UpdateLatency:
             errors=stats.errors,
             failed=stats.failed,
             query_retries=stats.query_retries,
+            p95_by_update={name: (percentile(seen, 0.95), len(seen)) for name, seen in sorted(stats.by_update.items())},
         )
 
 

@@ -96,6 +96,7 @@ def print_table(results: Results, console: Console) -> None:
             _verdict(t.update_p95_ratio <= MAX_UPDATE_P95_RATIO),
         )
         table.add_row("  p50 / max", _p50_max(e), _p50_max(f), "", "", "")
+        table.add_row("  p95 of each Update (count)", by_update(e), by_update(f), "", "", "")
         table.add_row(
             "  attempts sent again (timed out / workflow not ready) / refused / failed in handler / no outcome"
             " [status queries asked again]",
@@ -205,6 +206,10 @@ def print_table(results: Results, console: Console) -> None:
 
 def _p50_max(latency: UpdateLatency) -> str:
     return f"{latency.p50:.2f} / {latency.max:.2f} s"
+
+
+def by_update(latency: UpdateLatency) -> str:
+    return "\n".join(f"{name} {p95:.2f} s ({count})" for name, (p95, count) in latency.p95_by_update.items())
 
 
 def _outcomes(latency: UpdateLatency) -> str:

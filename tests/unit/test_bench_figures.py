@@ -59,6 +59,17 @@ def test_a_timed_out_update_is_sent_again_with_the_same_id_and_counted_as_a_time
     assert len(set(handle.update_ids)) == 1 and len(handle.update_ids) == 3
     assert (stats.timeouts, stats.not_ready, stats.refusals, stats.errors) == (1, 1, 0, 0)
     assert len(stats.latencies) == 1
+    assert list(stats.by_update) == ["_update"]
+
+
+def test_the_latency_of_each_update_name_is_reported_apart() -> None:
+    stats = drive.UpdateStats()
+    for seconds in (0.1, 0.2, 3.0):
+        stats.record("decide", seconds)
+    stats.record("exit", 0.5)
+    latency = measure.UpdateLatency.of(stats)
+    assert latency.p95_by_update == {"decide": (3.0, 3), "exit": (0.5, 1)}
+    assert (latency.count, latency.max) == (4, 3.0)
 
 
 def test_a_refusal_is_not_retried_and_is_not_a_timeout() -> None:
