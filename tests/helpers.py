@@ -18,9 +18,6 @@ from typing import Any
 
 import pytest
 from temporalio import activity, worker
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowInput, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -132,21 +129,9 @@ class StartedWorkflows(Interceptor, worker.Interceptor):
             queue = execution.task_queue
             if queue.startswith("test-"):
                 if queue not in abandoned:
-                    abandoned[queue] = not await _pollers(client, queue)
+                    abandoned[queue] = not await service.worker_polling(client, queue)
                 if abandoned[queue]:
                     await terminate(execution.id)
-
-
-async def _pollers(client: Client, task_queue: str) -> list[str]:
-    """Who polled the task queue for workflow tasks in the last minutes (Temporal keeps them a while)."""
-    described = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    return [poller.identity for poller in described.pollers]
 
 
 class _RecordingActivities(worker.ActivityInboundInterceptor):
@@ -224,6 +209,10 @@ class PostgresStores:
 async def running_worker(client: Client, settings: Settings, store: Store, **kwargs: Any) -> AsyncIterator[Worker]:
     worker = build_worker(client, settings, store=store, **kwargs)
     async with worker:
+        # Acts are turned away while no worker polls (service.update): as people would, wait for it.
+        assert await service.wait_for_worker(client, worker.task_queue, timedelta(seconds=60)), (
+            "the worker never polled"
+        )
         yield worker
 
 

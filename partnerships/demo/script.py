@@ -7,6 +7,7 @@ import html
 import mailbox
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ from partnerships.domain.lifecycle import (
 from partnerships.engine.contracts import PartnershipStatus
 from partnerships.service import commands as service
 from workflows import PartnershipWorkflow as W
+
+# A worker process on a fresh, busy machine takes seconds to import, connect and poll.
+WORKER_START = timedelta(minutes=2)
 
 
 async def _until(
@@ -85,6 +89,10 @@ async def _follow(link: str) -> str:
 async def drive(charter: Charter, time_scale: TimeScale, out: Console, inbox: Path | None = None) -> None:
     settings = Settings()
     client = await make_client(settings)
+    # The worker was started a moment ago: acts are turned away until it polls.
+    if not await service.wait_for_worker(client, settings.task_queue, WORKER_START):
+        raise RuntimeError(f"the worker did not start polling within {WORKER_START}; see .data/worker.log")
+    out.print("Worker polling")
     # Throwaway keys for everyone in the demo's charter: each act is signed by its person,
     # as each person's own `partnerships login` key would sign it.
     keyring = Keyring()

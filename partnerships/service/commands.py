@@ -6,14 +6,20 @@ in the workflow's Update validators, so every door gets the same answers.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -30,7 +36,21 @@ from partnerships.engine.refusals import Refused, problems_of
 from partnerships.service.portfolio_query import PortfolioFilter, list_partnerships, portfolio_query
 from workflows import PartnershipWorkflow
 
-__all__ = ["PortfolioFilter", "Refused", "list_partnerships", "portfolio_query"]
+__all__ = ["PortfolioFilter", "Refused", "Unanswered", "list_partnerships", "portfolio_query"]
+
+# Only a worker answers a partnership's status or takes a person's act. How long a door waits
+# for one before it says why there is no answer: a first wait, then, when a worker is polling
+# (it may be replaying partnerships after a restart), a longer one.
+STATUS_FIRST_WAIT = timedelta(seconds=10)
+STATUS_BUSY_WAIT = timedelta(seconds=30)
+UPDATE_WAIT = timedelta(seconds=60)
+# A worker that was just started, or that reconnects after the server restarted, polls within
+# seconds: an act waits this long for a poll before it is turned away.
+WORKER_START_GRACE = timedelta(seconds=30)
+
+
+class Unanswered(Refused):
+    """No worker answered: nothing was changed (or, for an act, it may land once one catches up)."""
 
 
 def workflow_id_of(reference: str) -> str:
@@ -101,28 +121,94 @@ def handle_for(client: Client, reference: str) -> WorkflowHandle[PartnershipWork
 
 
 async def status(client: Client, reference: str) -> PartnershipStatus:
+    """The partnership as its workflow holds it; `Unanswered` when no worker answers in time."""
     handle = handle_for(client, reference)
+    queue = ""
     try:
-        return await handle.query(PartnershipWorkflow.status)
+        for wait in (STATUS_FIRST_WAIT, STATUS_BUSY_WAIT):
+            try:
+                return await handle.query(PartnershipWorkflow.status, rpc_timeout=wait)
+            except RPCError as error:
+                if not _unanswered(error):
+                    raise
+                queue = (await handle.describe()).task_queue
+                if _no_poller(error) or not await worker_polling(client, queue):
+                    raise Unanswered(_no_worker(queue, handle.id)) from None
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             raise Refused(f"no partnership '{reference}' (workflow {handle.id} not found)") from None
         raise
+    waited = (STATUS_FIRST_WAIT + STATUS_BUSY_WAIT).total_seconds()
+    raise Unanswered(
+        f"the worker for task queue '{queue}' did not answer within {waited:.0f} s (busy, or stopped in the "
+        "last few minutes); nothing is lost: try again shortly"
+    )
 
 
 async def update(client: Client, reference: str, update: Any, request: BaseModel, signer: Signer) -> Any:
-    """Send an Update with the signer's proof; a validator's refusal becomes `Refused` with its reasons."""
+    """Send an Update with the signer's proof; a validator's refusal becomes `Refused` with its reasons.
+
+    Nothing is sent while no worker polls the partnership's task queue: the act would wait unseen."""
     handle = handle_for(client, reference)
     proof = signer.prove(handle.id, update.__name__, request)
     try:
-        return await handle.execute_update(update, args=[request, proof])
+        description = await handle.describe()
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            raise Refused(_closed(handle.id, description.status))
+        queue = description.task_queue
+        if not await wait_for_worker(client, queue, WORKER_START_GRACE):
+            raise Unanswered(_no_worker(queue, handle.id, nothing="nothing was sent"))
+        return await handle.execute_update(update, args=[request, proof], rpc_timeout=UPDATE_WAIT)
     except WorkflowUpdateFailedError as error:
         raise Refused(rejection_problems(error)) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise Unanswered(
+            f"no answer from the worker for task queue '{queue}' within {UPDATE_WAIT.total_seconds():.0f} s; "
+            f"the request may still be applied when it catches up: check `partnerships status {reference}` "
+            "before sending it again"
+        ) from None
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             described = await _describe_missing(client, handle.id)
             raise Refused(described) from None
         raise
+
+
+def _unanswered(error: RPCError) -> bool:
+    """How a query no worker answered ends: timed out, cut off, or turned away (`_no_poller`)."""
+    return error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED) or _no_poller(error)
+
+
+def _no_poller(error: RPCError) -> bool:
+    """The server's own answer when no worker polled the queue lately."""
+    return error.status is RPCStatusCode.FAILED_PRECONDITION and "poller" in error.message
+
+
+async def wait_for_worker(client: Client, task_queue: str, timeout: timedelta) -> bool:
+    """Whether a worker polls the queue, waiting up to `timeout` for one that is starting."""
+    deadline = asyncio.get_running_loop().time() + timeout.total_seconds()
+    while not await worker_polling(client, task_queue):
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(0.5)
+    return True
+
+
+async def worker_polling(client: Client, task_queue: str) -> bool:
+    """Whether a worker polled the queue lately (the server remembers pollers for a few minutes)."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    return bool((await client.workflow_service.describe_task_queue(request)).pollers)
+
+
+def _no_worker(task_queue: str, workflow_id: str, nothing: str = "nothing changed") -> str:
+    return (
+        f"no worker is running for task queue '{task_queue}' ({nothing}): {workflow_id} waits until one starts "
+        "(`make worker`; README: Running it day to day)"
+    )
 
 
 def rejection_problems(error: WorkflowUpdateFailedError) -> list[str]:
@@ -140,6 +226,10 @@ async def _describe_missing(client: Client, workflow_id: str) -> str:
     except RPCError:
         return f"no partnership with workflow id {workflow_id}"
     if description.status is not WorkflowExecutionStatus.RUNNING:
-        state = description.status.name.lower() if description.status else "closed"
-        return f"{workflow_id} is closed ({state}): nothing more can be recorded"
+        return _closed(workflow_id, description.status)
     return f"{workflow_id} did not accept the request"
+
+
+def _closed(workflow_id: str, status: WorkflowExecutionStatus | None) -> str:
+    state = status.name.lower() if status else "closed"
+    return f"{workflow_id} is closed ({state}): nothing more can be recorded"

@@ -50,9 +50,9 @@ async def test_the_demo_and_the_cli_share_one_store_on_the_embedded_default(clie
     # `show` asks the workflow too (a query needs a worker): one on the demo's queue, as `make worker`.
     worker = await asyncio.create_subprocess_exec(sys.executable, "worker.py", env=env, cwd=REPO_ROOT)
     try:
-        for _ in range(60):  # until the worker has polled once: a query needs a poller
+        for _ in range(60):  # until the worker polls: before, `show` says no worker is running
             code, shown = await _run(env, PARTNERSHIPS, "show", slug.group(0))
-            if "no poller seen" not in shown:
+            if "no worker is running" not in shown:
                 break
             await asyncio.sleep(0.5)
     finally:
