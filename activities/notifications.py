@@ -101,7 +101,11 @@ class Messenger:
         """Deliver the partnership's undelivered messages in order, stopping at the first failure
         (raised). The store counts the attempts before and marks the deliveries after, one commit
         each for the whole batch: a step's messages cost two commits, not two apiece."""
-        queued = self._records.begin_deliveries(partnership_id)
+        return self.deliver_claimed(self._records.begin_deliveries(partnership_id))
+
+    def deliver_claimed(self, queued: list[QueuedMessage]) -> int:
+        """Deliver messages whose attempt the store has counted (`begin_deliveries`), in order,
+        stopping at the first failure (raised)."""
         delivered: list[Delivered] = []
         try:
             for message in queued:

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.notifications import Messenger
 from partnerships.engine.contracts import RECORD_REFUSED, SLUG_TAKEN, ActivityName, StepRecord, StepRecorded
 from partnerships.engine.notifier import NOTIFIER_MISCONFIGURED
-from partnerships.engine.ports import RecordRefused, Records, SlugTaken, TaskTemplates
+from partnerships.engine.ports import QueuedMessage, RecordRefused, Records, SlugTaken, TaskTemplates
 
 
 class StepRecorder:
@@ -26,15 +26,19 @@ class StepRecorder:
 
     @activity.defn(name=ActivityName.RECORD_STEP)
     def record_step(self, step: StepRecord) -> StepRecorded:
-        recorded = self.write(step)
+        # The outbox is claimed in the step's own commit: delivering costs one more, marking them sent.
+        recorded, outbox = self._write(step, claim_outbox=step.deliver)
         if step.deliver:
-            self._deliver_now(step.partnership_id, recorded)
+            self._deliver_now(step.partnership_id, outbox, recorded)
         else:
-            recorded.undelivered = len(self._messenger.pending(step.partnership_id))
+            recorded.undelivered = len(outbox)
         return recorded
 
     def write(self, step: StepRecord) -> StepRecorded:
         """The step's rows in the store, idempotently; nothing is delivered (a rebuild uses this alone)."""
+        return self._write(step, claim_outbox=False)[0]
+
+    def _write(self, step: StepRecord, claim_outbox: bool) -> tuple[StepRecorded, list[QueuedMessage]]:
         batches = {batch.batch_key: self._tasks.tasks_for(batch) for batch in step.new_tasks}
         created_at = datetime.now(UTC)
         messages = []
@@ -48,8 +52,12 @@ class StepRecorder:
             # The outbox delivers oldest first: a step's messages keep the order they were made in.
             messages.extend(self._messenger.compose(message, created_at + timedelta(milliseconds=position)))
         try:
-            self._records.write_step(
-                step, [task for made in batches.values() for task in made], messages, wait_at_most=_time_left()
+            outbox = self._records.write_step(
+                step,
+                [task for made in batches.values() for task in made],
+                messages,
+                wait_at_most=_time_left(),
+                claim_outbox=claim_outbox,
             )
         except RecordRefused as error:
             raise ApplicationError(
@@ -57,13 +65,13 @@ class StepRecorder:
             ) from None
         except SlugTaken as error:
             raise ApplicationError(str(error), type=SLUG_TAKEN, non_retryable=True) from None
-        return StepRecorded(tasks=[task.ref for made in batches.values() for task in made])
+        return StepRecorded(tasks=[task.ref for made in batches.values() for task in made]), outbox
 
-    def _deliver_now(self, partnership_id: str, recorded: StepRecorded) -> None:
+    def _deliver_now(self, partnership_id: str, outbox: list[QueuedMessage], recorded: StepRecorded) -> None:
         """One try, in order, stopping at the first failure: what is left waits in the outbox
         for the workflow's durable delivery, so an outage never holds the store write up."""
         try:
-            self._messenger.deliver_pending(partnership_id)
+            self._messenger.deliver_claimed(outbox)
         except Exception as error:
             # Whatever went wrong, the durable delivery retries it; only a misconfigured
             # notifier is worth telling the workflow about.

@@ -236,12 +236,17 @@ class Store:
             )
 
     @contextmanager
-    def writing(self, wait_at_most: float | None = None) -> Iterator[Session]:
+    def writing(self, wait_at_most: float | None = None, *, durable: bool = True) -> Iterator[Session]:
         """A session for a write transaction: commit inside, keep it short (no network calls).
 
         With `wait_at_most`, a store another writer keeps locked longer than that many seconds
         raises `StoreBusy` instead: a caller with a deadline gives up in time, and no thread
         stays blocked on a store that is out of reach.
+
+        Not `durable`: the commit does not wait for the disk (SQLite's WAL synchronous=NORMAL,
+        PostgreSQL's synchronous_commit off). Still atomic and in order; only a power loss or an
+        operating system crash can take it back, with the commits after it. For writes whose loss
+        the engine recovers from by itself, and only those.
         """
         self.check()
         patience = SQLITE_PATIENCE if wait_at_most is None else max(wait_at_most, 0.0)
@@ -249,7 +254,7 @@ class Store:
             raise StoreBusy(f"another writer in this process held the store for {patience:.1f} s")
         try:
             with self.session() as session:
-                self._limit_lock_wait(session, patience)
+                self._begin(session, patience, durable)
                 try:
                     yield session
                 except OperationalError as error:
@@ -259,13 +264,20 @@ class Store:
         finally:
             self._writing.release()
 
-    def _limit_lock_wait(self, session: Session, patience: float) -> None:
+    def _begin(self, session: Session, patience: float, durable: bool) -> None:
+        """How long this transaction waits for another writer's lock, and whether its commit waits for the disk."""
         milliseconds = max(int(patience * 1000), 1)
+        connection = session.connection()
         if self.engine.dialect.name == "sqlite":
-            session.connection().exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
+            # Set on every write: a pooled connection keeps what the last writer chose. SQLite
+            # takes it only outside a transaction, which the driver opens at the first change.
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
+            connection.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         elif self.engine.dialect.name == "postgresql":
-            # Only for this transaction: the pooled connection keeps its own setting.
-            session.connection().exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
+            # Only for this transaction: the pooled connection keeps its own settings.
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
+            if not durable:
+                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
     def upsert(self, row: SQLModel) -> None:
         """Write the row as given; writing the same row again changes nothing."""
@@ -296,23 +308,30 @@ class Store:
         tasks: list[NewTask],
         messages: list[QueuedMessage],
         wait_at_most: float | None = None,
-    ) -> None:
-        """One transaction: a step is in the store whole or not at all, and costs one commit."""
+        claim_outbox: bool = False,
+    ) -> list[QueuedMessage]:
+        """One transaction: a step is in the store whole or not at all, and costs one commit, the
+        outbox's claim for delivery included."""
         try:
-            self._write_step(step, tasks, messages, wait_at_most)
+            return self._write_step(step, tasks, messages, wait_at_most, claim_outbox)
         except IntegrityError:
             # Another attempt of the same step may have committed between our look and our
             # insert (two workers): the second look finds its rows and skips them.
             try:
-                self._write_step(step, tasks, messages, wait_at_most)
+                return self._write_step(step, tasks, messages, wait_at_most, claim_outbox)
             except IntegrityError as error:
                 raise RecordRefused(_first_line(error)) from None
         except DataError as error:
             raise RecordRefused(_first_line(error)) from None
 
     def _write_step(
-        self, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage], wait_at_most: float | None
-    ) -> None:
+        self,
+        step: StepRecord,
+        tasks: list[NewTask],
+        messages: list[QueuedMessage],
+        wait_at_most: float | None,
+        claim_outbox: bool,
+    ) -> list[QueuedMessage]:
         with self.writing(wait_at_most) as session:
             existing = session.get(PartnershipRow, step.partnership_id)
             if existing is not None and existing.chain_id not in (None, step.chain_id):
@@ -345,7 +364,14 @@ class Store:
                     if act_id not in written_acts
                 ]
             )
+            session.flush()
+            outbox = session.exec(_undelivered(step.partnership_id)).all()
+            if claim_outbox:
+                for row in outbox:
+                    row.attempts += 1
+                    session.add(row)
             session.commit()
+            return [_queued(row) for row in outbox]
 
     def pending_message_keys(self, partnership_id: str) -> list[str]:
         """The partnership's messages still in the outbox, oldest first."""
@@ -385,7 +411,10 @@ class Store:
         never tried (an earlier one failed), in one commit."""
         if not delivered and not untried:
             return
-        with self.writing() as session:
+        # Not durable: losing this commit (a power loss) leaves the messages undelivered with their
+        # attempt counted, so the outbox sends them again flagged "may have posted": the Slack
+        # notifier looks for its earlier post first, an email goes under the same Message-ID.
+        with self.writing(durable=False) as session:
             for done in delivered:
                 row = session.get(NotificationRow, done.key)
                 assert row is not None, f"notification {done.key} is not in the outbox"

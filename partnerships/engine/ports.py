@@ -71,8 +71,11 @@ class Records(Protocol):
         tasks: list[NewTask],
         messages: list[QueuedMessage],
         wait_at_most: float | None = None,
-    ) -> None:
-        """One transaction; a task or message an earlier attempt wrote is kept as it is.
+        claim_outbox: bool = False,
+    ) -> list[QueuedMessage]:
+        """One transaction; a task or message an earlier attempt wrote is kept as it is. Returns
+        the partnership's undelivered messages, oldest first; with `claim_outbox`, each is counted
+        as attempted in the same commit (`begin_deliveries`), for the caller to deliver at once.
 
         Raises `SlugTaken` when the rows belong to another chain of runs, `RecordRefused`
         when the database rejects the record for a reason no retry can fix, and `StoreBusy`

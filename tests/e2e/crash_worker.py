@@ -44,10 +44,10 @@ class CrashingStore(Store):
                 os.kill(os.getpid(), signal.SIGKILL)
 
     @contextmanager
-    def writing(self, wait_at_most: float | None = None) -> Iterator[Session]:
+    def writing(self, wait_at_most: float | None = None, *, durable: bool = True) -> Iterator[Session]:
         # A step's rows are committed together: die after the commit, once per matching row.
         written: list[SQLModel] = []
-        with super().writing(wait_at_most) as session:
+        with super().writing(wait_at_most, durable=durable) as session:
             event.listen(session, "before_flush", lambda s, _context, _instances: written.extend([*s.new, *s.dirty]))
             yield session
         for row in written:

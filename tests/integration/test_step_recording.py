@@ -147,7 +147,7 @@ def test_messages_slack_refuses_wait_in_the_outbox_and_go_out_in_order_later(
     assert ActivityEnvironment().run(messenger.deliver_pending_notifications, PARTNERSHIP) == 0
 
 
-def test_a_steps_messages_cost_the_store_three_commits_however_many_there_are(
+def test_a_steps_messages_cost_the_store_two_commits_however_many_there_are(
     settings: Settings, store: Store, slack: FakeSlack
 ) -> None:
     # Writers queue for the store one at a time: each commit more is latency for every Update.
@@ -159,8 +159,21 @@ def test_a_steps_messages_cost_the_store_three_commits_however_many_there_are(
     ActivityEnvironment().run(steps.record_step, step)
 
     assert len(step.notifications) == 2 and posted_keys(slack) == [n.key for n in step.notifications]
-    # The step's rows; the attempts counted; the deliveries marked.
-    assert len(commits) == 3
+    # The step's rows with the attempts counted; the deliveries marked.
+    assert len(commits) == 2
+    assert [(n.status, n.attempts) for n in store.notifications(PARTNERSHIP)] == [("delivered", 1), ("delivered", 1)]
+
+
+def test_a_step_that_waits_behind_the_outbox_claims_nothing_and_reports_what_waits(
+    settings: Settings, store: Store, slack: FakeSlack
+) -> None:
+    steps, _ = recorder(settings, store, slack)
+    step = crawl_begins().model_copy(update={"deliver": False})
+
+    recorded = ActivityEnvironment().run(steps.record_step, step)
+
+    assert recorded.undelivered == 2 and posted_keys(slack) == []
+    assert [(n.status, n.attempts) for n in store.notifications(PARTNERSHIP)] == [("pending", 0), ("pending", 0)]
 
 
 def test_a_misconfigured_notifier_is_reported_and_its_messages_kept(
@@ -260,3 +273,16 @@ def test_workers_opening_a_new_store_at_the_same_moment_all_start(settings: Sett
     store = Store(make_engine(settings.store_url))
     assert store.partnerships() == [] and store.notifications() == []
     store.engine.dispose()
+
+
+def test_only_the_delivery_marks_skip_waiting_for_the_disk(store: Store) -> None:
+    """A pooled connection keeps the last writer's setting: every durable write sets it back."""
+
+    def waits_for_disk(durable: bool) -> bool:
+        with store.writing(durable=durable) as session:
+            connection = session.connection()
+            if store.engine.dialect.name == "sqlite":
+                return connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            return connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+
+    assert [waits_for_disk(d) for d in (False, True, False, True)] == [False, True, False, True]
