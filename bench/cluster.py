@@ -295,9 +295,9 @@ def print_table(cluster: ClusterResults, console: Console) -> None:
         )
         table.add_row("  p95 of each Update (count)", by_update(e), by_update(f), "", "", "")
         table.add_row(
-            "  attempts sent again (timed out / not ready) / refused / no outcome",
-            f"{e.timeouts} / {e.not_ready} / {e.refusals} / {e.failed}",
-            f"{f.timeouts} / {f.not_ready} / {f.refusals} / {f.failed}",
+            "  attempts sent again (timed out / not ready) / refused / no outcome [landed before a retry]",
+            f"{e.timeouts} / {e.not_ready} / {e.refusals} / {e.failed} [{e.landed_earlier}]",
+            f"{f.timeouts} / {f.not_ready} / {f.refusals} / {f.failed} [{f.landed_earlier}]",
             "",
             "",
             "",

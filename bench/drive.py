@@ -66,6 +66,8 @@ UPDATE_RPC_TIMEOUT = timedelta(seconds=30)
 UPDATE_BUDGET = 300.0
 # What a client sees when the server is too busy to answer in time: worth another attempt.
 RETRYABLE = (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED)
+# The refusal of a signed request whose nonce the workflow has already spent (it applied the request).
+SPENT_NONCE = "proof.nonce: this signed request was already used"
 
 
 # Workflow ids start with this (partnership-bench-..., bench-skeleton-...): on a shared cluster the
@@ -130,6 +132,9 @@ class UpdateStats:
     errors: int = 0
     # Updates that never got an outcome (UpdateTimedOut).
     failed: int = 0
+    # Updates whose attempt sent again was refused for its used nonce: the earlier attempt had
+    # landed, and the workflow had continued as new meanwhile (an Update id is known to its run).
+    landed_earlier: int = 0
     # Status queries asked again because the busy worker did not answer in time.
     query_retries: int = 0
 
@@ -149,6 +154,7 @@ class UpdateSender:
         update_id = f"bench-{uuid.uuid4().hex}"
         what = getattr(update, "__name__", str(update))
         began = time.perf_counter()
+        sent_again = False
         while True:
             try:
                 # The SDK keeps asking while the server answers "admitted, not yet accepted" (no
@@ -158,7 +164,12 @@ class UpdateSender:
                     UPDATE_RPC_TIMEOUT.total_seconds() + 5,
                 )
             except WorkflowUpdateFailedError as error:
-                if problems_of(error.cause) is None:
+                problems = problems_of(error.cause)
+                if sent_again and problems and all(p.startswith(SPENT_NONCE) for p in problems):
+                    self.stats.landed_earlier += 1
+                    self.stats.record(what, time.perf_counter() - began)
+                    return None
+                if problems is None:
                     self.stats.errors += 1
                 else:
                     self.stats.refusals += 1
@@ -179,6 +190,7 @@ class UpdateSender:
             if time.perf_counter() - began > UPDATE_BUDGET:
                 self.stats.failed += 1
                 raise UpdateTimedOut(f"{handle.id}: {what} got no outcome\n{await _why_stuck(handle)}")
+            sent_again = True
             await asyncio.sleep(POLL_SECONDS)
 
 

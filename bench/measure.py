@@ -148,6 +148,7 @@ class UpdateLatency:
     errors: int
     failed: int
     query_retries: int = 0
+    landed_earlier: int = 0
     # p95 (and count) of each Update name.
     p95_by_update: dict[str, tuple[float, int]] = field(default_factory=dict)
 
@@ -165,6 +166,7 @@ class UpdateLatency:
             errors=stats.errors,
             failed=stats.failed,
             query_retries=stats.query_retries,
+            landed_earlier=stats.landed_earlier,
             p95_by_update={name: (percentile(seen, 0.95), len(seen)) for name, seen in sorted(stats.by_update.items())},
         )
 

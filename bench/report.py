@@ -99,7 +99,7 @@ def print_table(results: Results, console: Console) -> None:
         table.add_row("  p95 of each Update (count)", by_update(e), by_update(f), "", "", "")
         table.add_row(
             "  attempts sent again (timed out / workflow not ready) / refused / failed in handler / no outcome"
-            " [status queries asked again]",
+            " [status queries asked again; sent again after the first had landed]",
             _outcomes(e),
             _outcomes(f),
             "",
@@ -215,7 +215,7 @@ def by_update(latency: UpdateLatency) -> str:
 def _outcomes(latency: UpdateLatency) -> str:
     return (
         f"{latency.timeouts} / {latency.not_ready} / {latency.refusals} / {latency.errors} / {latency.failed}"
-        f" [{latency.query_retries}]"
+        f" [{latency.query_retries}; {latency.landed_earlier}]"
     )
 
 

@@ -120,3 +120,19 @@ def test_the_default_deadlines_outlast_a_slow_update_under_load() -> None:
     assert scale.review_window_seconds is not None and 2 * scale.review_window_seconds >= 60
     opened = bench_main.open_scale(bench_main.DEFAULT_OPEN)
     assert opened.review_window_seconds is not None and opened.review_window_seconds >= 600
+
+
+def test_a_retry_refused_for_its_spent_nonce_counts_as_landed_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first attempt timed out but was applied, and the workflow continued as new: the retry reaches
+    a run that does not know the Update id, whose validator refuses the nonce the first attempt spent."""
+    monkeypatch.setattr(drive, "POLL_SECONDS", 0)
+    spent = WorkflowUpdateFailedError(refusal([f"{drive.SPENT_NONCE}; each request is signed afresh"]))
+    result, stats = _send(FakeHandle(WorkflowUpdateRPCTimeoutOrCancelledError(), spent))
+    assert result is None
+    assert (stats.landed_earlier, stats.refusals, stats.timeouts, len(stats.latencies)) == (1, 0, 1, 1)
+
+
+def test_a_spent_nonce_on_the_first_attempt_is_a_refusal() -> None:
+    spent = WorkflowUpdateFailedError(refusal([f"{drive.SPENT_NONCE}; each request is signed afresh"]))
+    with pytest.raises(WorkflowUpdateFailedError):
+        _send(FakeHandle(spent))
