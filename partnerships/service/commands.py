@@ -50,7 +50,11 @@ WORKER_START_GRACE = timedelta(seconds=30)
 
 
 class Unanswered(Refused):
-    """No worker answered: nothing was changed (or, for an act, it may land once one catches up)."""
+    """No worker answered: nothing was changed, unless `may_have_landed` (an act sent, not yet answered)."""
+
+    def __init__(self, problem: str, *, may_have_landed: bool = False) -> None:
+        super().__init__(problem)
+        self.may_have_landed = may_have_landed
 
 
 def workflow_id_of(reference: str) -> str:
@@ -165,7 +169,8 @@ async def update(client: Client, reference: str, update: Any, request: BaseModel
         raise Unanswered(
             f"no answer from the worker for task queue '{queue}' within {UPDATE_WAIT.total_seconds():.0f} s; "
             f"the request may still be applied when it catches up: check `partnerships status {reference}` "
-            "before sending it again"
+            "before sending it again",
+            may_have_landed=True,
         ) from None
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:

@@ -43,6 +43,11 @@ UPDATES = {
     LinkAct.DECIDE: PartnershipWorkflow.decide,
 }
 UNAVAILABLE = "The partnership engine did not answer; nothing was recorded. Try the link again in a minute."
+# When the engine took the answer but did not confirm it in time: the person must not send it twice.
+UNCONFIRMED = (
+    "The partnership engine is slow to confirm your answer; it may still be recorded. "
+    "Open the link again in a few minutes to see whether it was."
+)
 
 
 class LinkPages:
@@ -80,6 +85,10 @@ class LinkPages:
             partnership = await self._partnership(link.workflow_id)
         except LinkRefused as refused:
             return self._refused(str(refused), 403)
+        except service.Unanswered as unanswered:
+            # The operator's reason goes to the log; the person gets the plain one.
+            logger.warning("a link page for %s went unanswered: %s", link.workflow_id, unanswered)
+            return self._refused(UNAVAILABLE, 503)
         except service.Refused as refused:
             return self._refused(str(refused), 404)
         except RPCError:
@@ -132,6 +141,9 @@ class LinkPages:
             result = await service.update(
                 self._temporal, link.workflow_id, UPDATES[link.act], act, LinkDoorSigner(self._door_key, link)
             )
+        except service.Unanswered as unanswered:
+            logger.warning("acting through a link on %s went unanswered: %s", link.workflow_id, unanswered)
+            return self._refused(UNCONFIRMED if unanswered.may_have_landed else UNAVAILABLE, 503)
         except service.Refused as refused:
             return self._refused(str(refused), 409)
         except RPCError:

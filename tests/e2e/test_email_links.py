@@ -39,7 +39,7 @@ from partnerships.domain.gates import Outcome
 from partnerships.domain.lifecycle import DecisionRequest, SignRequest, Step, TimeScale
 from partnerships.service import audit as audits
 from partnerships.service import commands as service
-from partnerships.web.app import link_app
+from partnerships.web.app import CSRF_COOKIE, UNAVAILABLE, link_app
 from tests.e2e.test_web_ui import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers import (
     LINK_DOOR,
@@ -334,3 +334,31 @@ async def test_the_partners_reviewer_completes_a_one_per_side_quorum_from_their_
     assert [(c.title, c.owner) for c in decision.conditions] == [("Sign the data processing agreement", PARTNER)]
     votes = [(a.actor, a.door, a.holds) for a in audits.audit(runs) if a.update == "decide"]
     assert votes == [(REVIEWER, "cli", True), (PARTNER, "link", True)]
+
+
+async def test_with_no_worker_a_link_says_plainly_that_nothing_was_recorded_and_a_later_try_signs_once(
+    client: Client, settings: Settings, store: Store, door: Door, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Short waits: what is under test is what the page says once the engine gives up, not how long it waits.
+    monkeypatch.setattr(service, "STATUS_FIRST_WAIT", timedelta(seconds=2))
+    monkeypatch.setattr(service, "WORKER_START_GRACE", timedelta(seconds=1))
+    charter = example_charter()
+    await start(client, settings, charter, TimeScale())  # nobody polls this test's task queue
+    url = door.links.url(door.links.issue(charter.workflow_id, PARTNER, LinkAct.SIGN))
+    # The form as the page would send it: the double-submit CSRF token in its cookie and its field.
+    cookies = {CSRF_COOKIE: "token"}
+    form = {"csrf": "token", "charter_hash": charter.content_hash()}
+    async with aiohttp.ClientSession(cookies=cookies) as session:
+        async with session.get(url) as shown:
+            assert (shown.status, UNAVAILABLE in await shown.text()) == (503, True)
+        async with session.post(url, data=form) as posted:
+            page = await posted.text()
+            assert (posted.status, UNAVAILABLE in page) == (503, True)
+            # The operator's reason (a task queue, `make worker`) is for the log, not the partner's page.
+            assert "task queue" not in page and "make worker" not in page
+    async with running_worker(client, settings, store):
+        assert (await service.status(client, charter.slug)).partnership.signatures == []
+        async with aiohttp.ClientSession(cookies=cookies) as session, session.post(url, data=form) as posted:
+            assert posted.status == 200 and "Sam Okafor signed the charter" in await posted.text()
+        signed = await service.status(client, charter.slug)
+    assert [s.email for s in signed.partnership.signatures] == [PARTNER]
