@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 MODAL_ANSWER_SECONDS = 2.5
 DEFAULT_EXTEND_WEEKS = 2
 UNAVAILABLE = "The partnership engine did not answer; nothing was decided. Try again in a minute."
+UNCONFIRMED = (
+    "The partnership engine is slow to confirm; your answer may still be recorded. Check again in a few minutes."
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class GateDecisions:
         try:
             partnership = (await service.status(self._temporal, target.workflow_id)).partnership
         except service.Refused as missing:
-            await self._tell(client, place, user, str(missing))
+            await self._tell(client, place, user, _said(missing))
             return
         except RPCError:
             await self._tell(client, place, user, UNAVAILABLE)
@@ -136,7 +139,7 @@ class GateDecisions:
                 self._temporal, workflow_id, update, request, SlackDoorSigner(self._door_key, user, team)
             )
         except service.Refused as refusal:
-            await self._tell(client, place, user, str(refusal))
+            await self._tell(client, place, user, _said(refusal))
             return
         except RPCError:
             logger.exception("signing %s from Slack failed", workflow_id)
@@ -212,7 +215,7 @@ class GateDecisions:
                 SlackDoorSigner(self._door_key, slack_user=user, slack_team=team),
             )
         except service.Refused as refusal:
-            return str(refusal)
+            return _said(refusal)
         except RPCError:
             logger.exception("deciding %s from Slack failed", target.review_id)
             return UNAVAILABLE
@@ -345,3 +348,12 @@ def http_app(app: AsyncApp, path: str = EVENTS_PATH) -> web.Application:
     application.router.add_post(path, slack_events)
     application.router.add_get("/healthz", health)
     return application
+
+
+def _said(refusal: service.Refused) -> str:
+    """What a person in Slack reads: the engine's refusal as it is, but when no worker answered,
+    the plain outcome (the operator's reason, a task queue and `make worker`, goes to the log)."""
+    if not isinstance(refusal, service.Unanswered):
+        return str(refusal)
+    logger.warning("a Slack action went unanswered: %s", refusal)
+    return UNCONFIRMED if refusal.may_have_landed else UNAVAILABLE

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -33,7 +34,7 @@ from partnerships.domain.charter import Charter
 from partnerships.domain.lifecycle import Step, TimeScale
 from partnerships.service import audit as audits
 from partnerships.service import commands as service
-from partnerships.slack_app.app import build_app, http_app
+from partnerships.slack_app.app import UNCONFIRMED, build_app, http_app
 from tests.fake_slack import BOT_TOKEN, CHANNEL_ID, CHANNEL_NAME, FakeSlack
 from tests.helpers import (
     SLACK_DOOR,
@@ -416,3 +417,31 @@ async def test_one_per_side_counts_our_click_then_the_partners_from_the_shared_c
         votes_cast = [a for a in audits.audit(runs) if a.update == "decide"]
         assert [(a.actor, a.door, a.holds) for a in votes_cast] == [(LEE, "slack", True), (SAM, "slack", True)]
         await client.get_workflow_handle(charter.workflow_id).terminate("test over")
+
+
+async def test_a_click_no_worker_confirms_in_time_says_so_plainly_and_signs_once_when_tried_again(
+    client: Client,
+    settings: Settings,
+    store: Store,
+    slack: FakeSlack,
+    slack_app: SlackApp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A short wait: what is under test is what the person reads once the engine gives up, not how long it waits.
+    monkeypatch.setattr(service, "UPDATE_WAIT", timedelta(seconds=2))
+    charter = example_charter()
+    async with running_worker(client, settings, store, notifier=notifier(slack, store)):
+        await start(client, settings, charter, ONE_WEEK_A_SECOND)
+        [message] = await eventually(lambda: slack.posted_with_key(f"{charter.workflow_id}:charter-ready"))
+    # The worker has stopped: the server still remembers it polling, so the click is sent and waits.
+    await slack_app.post(click(message, "sign-charter", "U0DANA001"))
+    [unconfirmed] = await eventually(lambda: slack.calls_to("chat.postEphemeral"), timeout=30)
+    assert unconfirmed.args["text"] == UNCONFIRMED
+    async with running_worker(client, settings, store, notifier=notifier(slack, store)):
+        await settle(client, charter.workflow_id)
+        # Tried again, as the message says: it signs, or it is refused as already signed. Never twice.
+        await slack_app.post(click(message, "sign-charter", "U0DANA001"))
+        await eventually(lambda: len(slack.calls_to("chat.postEphemeral")) > 1 or None, timeout=30)
+        signatures = (await service.status(client, charter.slug)).partnership.signatures
+        await client.get_workflow_handle(charter.workflow_id).terminate("test over")
+    assert [s.name for s in signatures] == ["Dana Reyes"]
