@@ -244,7 +244,7 @@ async def wait_for(
     while True:
         try:
             current = await service.status(client, slug)
-        except RPCError as error:
+        except (RPCError, service.Unanswered) as error:
             # Queries need a worker: while one restarts, ask again.
             last = str(error)
         else:

@@ -44,6 +44,14 @@ __all__ = ["PortfolioFilter", "Refused", "Unanswered", "list_partnerships", "por
 STATUS_FIRST_WAIT = timedelta(seconds=10)
 STATUS_BUSY_WAIT = timedelta(seconds=30)
 UPDATE_WAIT = timedelta(seconds=60)
+# Asking the server which workers poll a queue: a diagnostic, never a long wait.
+POLLERS_WAIT = timedelta(seconds=5)
+_TRANSIENT = (
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+)
 # A worker that was just started, or that reconnects after the server restarted, polls within
 # seconds: an act waits this long for a poll before it is turned away.
 WORKER_START_GRACE = timedelta(seconds=30)
@@ -192,21 +200,38 @@ def _no_poller(error: RPCError) -> bool:
 async def wait_for_worker(client: Client, task_queue: str, timeout: timedelta) -> bool:
     """Whether a worker polls the queue, waiting up to `timeout` for one that is starting."""
     deadline = asyncio.get_running_loop().time() + timeout.total_seconds()
-    while not await worker_polling(client, task_queue):
+    while True:
+        seen = await _pollers_seen(client, task_queue)
+        if seen:
+            return True
         if asyncio.get_running_loop().time() >= deadline:
-            return False
+            return seen is None
         await asyncio.sleep(0.5)
-    return True
 
 
 async def worker_polling(client: Client, task_queue: str) -> bool:
-    """Whether a worker polled the queue lately (the server remembers pollers for a few minutes)."""
+    """Whether a worker polled the queue lately (the server remembers pollers for a few minutes).
+
+    When the server cannot say (busy), True: a question it did not answer never turns a person away."""
+    seen = await _pollers_seen(client, task_queue)
+    return True if seen is None else seen
+
+
+async def _pollers_seen(client: Client, task_queue: str) -> bool | None:
+    """Whether the server saw a worker poll the queue lately; None when it could not say in time
+    (a busy cluster's matching service answers CANCELLED or DEADLINE_EXCEEDED)."""
     request = DescribeTaskQueueRequest(
         namespace=client.namespace,
         task_queue=TaskQueue(name=task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     )
-    return bool((await client.workflow_service.describe_task_queue(request)).pollers)
+    try:
+        described = await client.workflow_service.describe_task_queue(request, timeout=POLLERS_WAIT)
+    except RPCError as error:
+        if error.status in _TRANSIENT:
+            return None
+        raise
+    return bool(described.pollers)
 
 
 def _no_worker(task_queue: str, workflow_id: str, nothing: str = "nothing changed") -> str:
