@@ -25,6 +25,7 @@ from bench.history import RunHistory
 from bench.processes import Memory, WorkerProcess
 from bench.skeleton import SkeletonInput, SkeletonRun, Stage
 from partnerships.adapters.config import REPO_ROOT
+from partnerships.cli.render import rows_as_json
 from partnerships.domain.lifecycle import TimeScale
 from partnerships.service import commands as service
 
@@ -450,7 +451,7 @@ async def portfolio_queries(
     # In-process, each side also renders its JSON: printing it is part of the command's cost.
     async def cli_in_process() -> int:
         rows = await service.list_partnerships(client, phase=phase)
-        json.dumps(rows, indent=2)
+        rows_as_json(rows)
         return len(rows)
 
     async def bare_in_process() -> int:

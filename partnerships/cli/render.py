@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,13 @@ _RAG_STYLES = {"red": "bold red", "amber": "bold yellow", "green": "bold green"}
 
 def rag_cell(rag: str | None) -> str:
     return f"[{_RAG_STYLES.get(rag, 'bold')}]{rag}[/]" if rag else ""
+
+
+def rows_as_json(rows: list[dict[str, Any]]) -> str:
+    """A JSON array with one row per line: grep-able, and written by json's C encoder (`indent=`
+    falls back to the pure-Python one: a tenth of a second per thousand portfolio rows)."""
+    lines = ",\n".join(f"  {json.dumps(row)}" for row in rows)
+    return f"[\n{lines}\n]\n" if rows else "[]\n"
 
 
 def json_default(value: object) -> str:

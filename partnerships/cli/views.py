@@ -35,6 +35,7 @@ from partnerships.cli.render import (
     print_record,
     print_tasks,
     rag_cell,
+    rows_as_json,
     task_json,
 )
 
@@ -133,7 +134,7 @@ def list_partnerships(
 
     rows = run_async(go())
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(rows_as_json(rows))
         return
     if not rows:
         out.print("[dim]no partnership matches[/dim]")

@@ -6,11 +6,15 @@ search attribute keys, so listing thousands of partnerships starts as fast as th
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowExecution
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
+from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.converter import decode_typed_search_attributes
 
 from partnerships.domain.vocabulary import WORKFLOW_ID_PREFIX, WORKFLOW_TYPE, Phase, Rag, Step, Tier
 from partnerships.engine import search_attributes as keys
@@ -111,31 +115,56 @@ async def list_partnerships(
         include_closed=include_closed,
     )
     query = portfolio_query(selection, now)
-    rows = [_portfolio_row(execution, now) async for execution in client.list_workflows(query)]
+    rows = [_portfolio_row(execution, now) async for execution in _executions(client, query)]
     return sorted(rows, key=lambda row: row["slug"])
 
 
-def _portfolio_row(execution: WorkflowExecution, now: datetime) -> dict[str, Any]:
-    attributes = execution.typed_search_attributes
-    deadline = attributes.get(keys.REVIEW_DEADLINE)
-    phase_started_at = attributes.get(keys.PHASE_STARTED_AT)
+# The SDK's own page size for listing workflows.
+PAGE_SIZE = 1000
+
+
+async def _executions(client: Client, query: str) -> AsyncIterator[WorkflowExecutionInfo]:
+    """The raw rows, page by page. Not `client.list_workflows`: it decodes every row's search
+    attributes twice (typed, and the deprecated untyped map), which over 10,000 rows was most of
+    what `list` waited for."""
+    token = b""
+    while True:
+        page = await client.workflow_service.list_workflow_executions(
+            ListWorkflowExecutionsRequest(
+                namespace=client.namespace, query=query, page_size=PAGE_SIZE, next_page_token=token
+            ),
+            retry=True,
+        )
+        for execution in page.executions:
+            yield execution
+        token = page.next_page_token
+        if not token:
+            return
+
+
+def _portfolio_row(execution: WorkflowExecutionInfo, now: datetime) -> dict[str, Any]:
+    # One pass over the attributes; TypedSearchAttributes.get scans them all for each key.
+    attributes = {pair.key.name: pair.value for pair in decode_typed_search_attributes(execution.search_attributes)}
+    workflow_id = execution.execution.workflow_id
+    deadline = attributes.get(keys.REVIEW_DEADLINE.name)
+    phase_started_at = attributes.get(keys.PHASE_STARTED_AT.name)
     return {
-        "workflow_id": execution.id,
-        "slug": execution.id.removeprefix(WORKFLOW_ID_PREFIX),
-        "status": execution.status.name.lower() if execution.status else None,
-        "partner": attributes.get(keys.PARTNER),
-        "tier": attributes.get(keys.TIER),
-        "leverage": attributes.get(keys.LEVERAGE),
-        "phase": attributes.get(keys.PHASE),
-        "step": attributes.get(keys.STEP),
+        "workflow_id": workflow_id,
+        "slug": workflow_id.removeprefix(WORKFLOW_ID_PREFIX),
+        "status": WorkflowExecutionStatus(execution.status).name.lower() if execution.status else None,
+        "partner": attributes.get(keys.PARTNER.name),
+        "tier": attributes.get(keys.TIER.name),
+        "leverage": attributes.get(keys.LEVERAGE.name),
+        "phase": attributes.get(keys.PHASE.name),
+        "step": attributes.get(keys.STEP.name),
         "phase_started_at": _iso(phase_started_at),
         "seconds_in_phase": round((now - phase_started_at).total_seconds()) if phase_started_at else None,
-        "next_deadline": _iso(attributes.get(keys.NEXT_DEADLINE)),
-        "last_gate_outcome": attributes.get(keys.LAST_GATE_OUTCOME),
+        "next_deadline": _iso(attributes.get(keys.NEXT_DEADLINE.name)),
+        "last_gate_outcome": attributes.get(keys.LAST_GATE_OUTCOME.name),
         "review_deadline": _iso(deadline),
         "overdue": deadline is not None and deadline < now,
-        "overdue_tasks": attributes.get(keys.OVERDUE_TASKS) or 0,
-        "rag": attributes.get(keys.RAG_STATUS),
+        "overdue_tasks": attributes.get(keys.OVERDUE_TASKS.name) or 0,
+        "rag": attributes.get(keys.RAG_STATUS.name),
         # Compressed time ("rehearsal: 1 week = 0.5 s"); None for a partnership of record.
-        "rehearsal": attributes.get(keys.TIME_SCALE),
+        "rehearsal": attributes.get(keys.TIME_SCALE.name),
     }
