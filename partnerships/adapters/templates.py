@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, Field
 
@@ -46,6 +46,14 @@ class TaskList:
     def __init__(self, environment: Environment, templates: dict[TaskKind, list[TaskTemplate]]) -> None:
         self._environment = environment
         self._templates = templates
+        # Compiled once: compiling a title or description took longer than writing the step's rows.
+        self._compiled: dict[str, Template] = {}
+
+    def _render(self, text: str, context: dict[str, Any]) -> str:
+        template = self._compiled.get(text)
+        if template is None:
+            template = self._compiled[text] = self._environment.from_string(text)
+        return template.render(context).strip()
 
     def tasks_for(self, request: CreateTasksInput) -> list[NewTask]:
         context = request.context.model_dump()
@@ -74,11 +82,11 @@ class TaskList:
             ref = TaskRef(
                 id=f"{request.batch_key}:{template.key}",
                 kind=request.kind,
-                title=self._environment.from_string(template.title).render(context).strip(),
+                title=self._render(template.title, context),
                 owner=request.context.owners[template.owner],
                 due_at=request.created_at + request.time_scale.weeks(template.due_in_weeks),
             )
-            description = self._environment.from_string(template.description).render(context).strip()
+            description = self._render(template.description, context)
             made.append(
                 NewTask(
                     ref=ref,
