@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, func, inspect, make_url, text
+from sqlalchemy import Connection, Engine, bindparam, event, func, insert, inspect, make_url, text, update
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -332,8 +332,16 @@ class Store:
         wait_at_most: float | None,
         claim_outbox: bool,
     ) -> list[QueuedMessage]:
+        # Statements, not ORM objects: a step is written on every Update's path, and the ORM's
+        # unit of work cost more than the writing (the writer's lock is held meanwhile).
         with self.writing(wait_at_most) as session:
-            existing = session.get(PartnershipRow, step.partnership_id)
+            connection = session.connection()
+            partnerships, reviews = PartnershipRow.__table__, GateReviewRow.__table__  # type: ignore[attr-defined]
+            existing = connection.execute(
+                select(
+                    partnerships.c.id, partnerships.c.slug, partnerships.c.started_at, partnerships.c.chain_id
+                ).where(partnerships.c.id == step.partnership_id)
+            ).first()
             if existing is not None and existing.chain_id not in (None, step.chain_id):
                 raise SlugTaken(
                     f"the store already holds an earlier partnership '{existing.slug}' with workflow id "
@@ -341,37 +349,48 @@ class Store:
                     "for good: start this one under a new slug"
                 )
             if step.snapshot is not None:
-                session.merge(partnership_row(step.snapshot, step.chain_id))
-            for review in step.reviews:
-                session.merge(gate_review_row(step.partnership_id, review))
+                values = partnership_values(step.snapshot, step.chain_id)
+                if existing is None:
+                    connection.execute(insert(partnerships), [values])
+                else:
+                    connection.execute(update(partnerships).where(partnerships.c.id == step.partnership_id), values)
+            if step.reviews:
+                review_rows = [gate_review_values(step.partnership_id, review) for review in step.reviews]
+                known = _existing(connection, reviews.c.id, [row["id"] for row in review_rows])
+                for row in review_rows:
+                    if row["id"] in known:
+                        connection.execute(update(reviews).where(reviews.c.id == row["id"]), row)
+                    else:
+                        connection.execute(insert(reviews), [row])
             for closure in step.closed_tasks:
-                _close_tasks(session, closure)
+                _close_tasks(connection, closure)
             # Rows an earlier attempt of this step wrote are kept as they are (a message may be out).
-            task_ids = [t.ref.id for t in tasks]
-            written_tasks = set(session.exec(select(TaskRow.id).where(col(TaskRow.id).in_(task_ids))))
-            message_keys = [m.key for m in messages]
-            written_messages = set(
-                session.exec(select(NotificationRow.key).where(col(NotificationRow.key).in_(message_keys)))
-            )
-            session.add_all([task_row(t) for t in tasks if t.ref.id not in written_tasks])
-            session.add_all([notification_row(m) for m in messages if m.key not in written_messages])
-            act_ids = [f"{step.partnership_id}:{a.nonce}" for a in step.acts]
-            written_acts = set(session.exec(select(ActRow.id).where(col(ActRow.id).in_(act_ids))))
-            session.add_all(
+            _insert_new(connection, TaskRow.__table__, [task_values(t) for t in tasks])  # type: ignore[attr-defined]
+            _insert_new(connection, NotificationRow.__table__, [notification_values(m) for m in messages])  # type: ignore[attr-defined]
+            _insert_new(
+                connection,
+                ActRow.__table__,  # type: ignore[attr-defined]
                 [
-                    ActRow(id=act_id, partnership_id=step.partnership_id, **act.model_dump())
-                    for act_id, act in zip(act_ids, step.acts, strict=True)
-                    if act_id not in written_acts
-                ]
+                    {
+                        "id": f"{step.partnership_id}:{act.nonce}",
+                        "partnership_id": step.partnership_id,
+                        **act.model_dump(),
+                    }
+                    for act in step.acts
+                ],
             )
-            session.flush()
-            outbox = session.exec(_undelivered(step.partnership_id)).all()
-            if claim_outbox:
-                for row in outbox:
-                    row.attempts += 1
-                    session.add(row)
+            outbox = [_queued(row) for row in connection.execute(_undelivered(step.partnership_id))]
+            if claim_outbox and outbox:
+                notifications = NotificationRow.__table__  # type: ignore[attr-defined]
+                connection.execute(
+                    update(notifications)
+                    .where(notifications.c.key.in_([m.key for m in outbox]))
+                    .values(attempts=notifications.c.attempts + 1)
+                )
+                for message in outbox:
+                    message.attempts += 1
             session.commit()
-            return [_queued(row) for row in outbox]
+            return outbox
 
     def pending_message_keys(self, partnership_id: str) -> list[str]:
         """The partnership's messages still in the outbox, oldest first."""
@@ -414,17 +433,26 @@ class Store:
         # Not durable: losing this commit (a power loss) leaves the messages undelivered with their
         # attempt counted, so the outbox sends them again flagged "may have posted": the Slack
         # notifier looks for its earlier post first, an email goes under the same Message-ID.
+        notifications = NotificationRow.__table__  # type: ignore[attr-defined]
         with self.writing(durable=False) as session:
-            for done in delivered:
-                row = session.get(NotificationRow, done.key)
-                assert row is not None, f"notification {done.key} is not in the outbox"
-                row.status, row.delivery_ref, row.delivered_at = "delivered", done.reference, done.at
-                session.add(row)
-            for key in untried:
-                row = session.get(NotificationRow, key)
-                if row is not None and row.status != "delivered" and row.attempts > 0:
-                    row.attempts -= 1
-                    session.add(row)
+            connection = session.connection()
+            if delivered:
+                connection.execute(
+                    update(notifications)
+                    .where(notifications.c.key == bindparam("done_key"))
+                    .values(status="delivered", delivery_ref=bindparam("done_ref"), delivered_at=bindparam("done_at")),
+                    [{"done_key": d.key, "done_ref": d.reference, "done_at": d.at} for d in delivered],
+                )
+            if untried:
+                connection.execute(
+                    update(notifications)
+                    .where(
+                        notifications.c.key.in_(list(untried)),
+                        notifications.c.status != "delivered",
+                        notifications.c.attempts > 0,
+                    )
+                    .values(attempts=notifications.c.attempts - 1)
+                )
             session.commit()
 
     def settle_rebuilt_outbox(self, partnership_id: str, at: datetime) -> int:
@@ -517,45 +545,65 @@ class Store:
             return session.get(TaskRow, task_id)
 
 
-def partnership_row(snapshot: PartnershipSnapshot, chain_id: str) -> PartnershipRow:
-    return PartnershipRow(
-        **snapshot.model_dump(exclude={"evidence"}), evidence_json=dumps(snapshot.evidence), chain_id=chain_id
-    )
+def partnership_values(snapshot: PartnershipSnapshot, chain_id: str) -> dict[str, Any]:
+    return {
+        **snapshot.model_dump(exclude={"evidence"}),
+        "evidence_json": dumps(snapshot.evidence),
+        "chain_id": chain_id,
+    }
 
 
-def gate_review_row(partnership_id: str, review: GateReview) -> GateReviewRow:
+def gate_review_values(partnership_id: str, review: GateReview) -> dict[str, Any]:
     decision = review.decision
-    return GateReviewRow(
-        id=review.id,
-        partnership_id=partnership_id,
-        gate=review.gate.value,
-        label=review.label,
-        opened_at=review.opened_at,
-        evidence_json=dumps(review.evidence),
-        evaluation_json=review.evaluation.model_dump_json(),
-        recommendation=review.evaluation.recommendation.value,
-        outcome=decision.outcome.value if decision else None,
-        decided_by=decision.decided_by if decision else None,
-        decided_by_name=decision.decided_by_name if decision else None,
-        reason=decision.reason if decision else None,
-        decided_at=decision.decided_at if decision else None,
-        by_policy=decision.by_policy if decision else False,
-        overrides_failing_gate=decision.overrides_failing_gate if decision else False,
-        review_json=review.model_dump_json(),
-    )
+    return {
+        "id": review.id,
+        "partnership_id": partnership_id,
+        "gate": review.gate.value,
+        "label": review.label,
+        "opened_at": review.opened_at,
+        "evidence_json": dumps(review.evidence),
+        "evaluation_json": review.evaluation.model_dump_json(),
+        "recommendation": review.evaluation.recommendation.value,
+        "outcome": decision.outcome.value if decision else None,
+        "decided_by": decision.decided_by if decision else None,
+        "decided_by_name": decision.decided_by_name if decision else None,
+        "reason": decision.reason if decision else None,
+        "decided_at": decision.decided_at if decision else None,
+        "by_policy": decision.by_policy if decision else False,
+        "overrides_failing_gate": decision.overrides_failing_gate if decision else False,
+        "review_json": review.model_dump_json(),
+    }
 
 
-def task_row(task: NewTask) -> TaskRow:
-    return TaskRow(
-        id=task.ref.id,
-        partnership_id=task.partnership_id,
-        kind=task.ref.kind.value,
-        title=task.ref.title,
-        description=task.description,
-        owner=task.ref.owner,
-        created_at=task.created_at,
-        due_at=task.ref.due_at,
-    )
+def task_values(task: NewTask) -> dict[str, Any]:
+    return {
+        "id": task.ref.id,
+        "partnership_id": task.partnership_id,
+        "kind": task.ref.kind.value,
+        "title": task.ref.title,
+        "description": task.description,
+        "owner": task.ref.owner,
+        "status": "open",
+        "created_at": task.created_at,
+        "due_at": task.ref.due_at,
+        "closed_at": None,
+        "closed_by": None,
+    }
+
+
+def _existing(connection: Connection, key: Any, keys: list[str]) -> set[str]:
+    return set(connection.execute(select(key).where(key.in_(keys))).scalars()) if keys else set()
+
+
+def _insert_new(connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows whose key is not in the table yet (one statement for all of them)."""
+    if not rows:
+        return
+    [key] = table.primary_key.columns
+    known = _existing(connection, key, [row[key.name] for row in rows])
+    fresh = [row for row in rows if row[key.name] not in known]
+    if fresh:
+        connection.execute(insert(table), fresh)
 
 
 def _undelivered(partnership_id: str, what: Any = NotificationRow) -> Any:
@@ -567,7 +615,7 @@ def _undelivered(partnership_id: str, what: Any = NotificationRow) -> Any:
     )
 
 
-def _queued(row: NotificationRow) -> QueuedMessage:
+def _queued(row: Any) -> QueuedMessage:
     return QueuedMessage(
         key=row.key,
         partnership_id=row.partnership_id,
@@ -582,26 +630,34 @@ def _queued(row: NotificationRow) -> QueuedMessage:
     )
 
 
-def notification_row(message: QueuedMessage) -> NotificationRow:
-    return NotificationRow(
-        key=message.key,
-        partnership_id=message.partnership_id,
-        kind=message.kind,
-        audience=", ".join(message.audience),
-        subject=message.subject,
-        body=message.body,
-        notifier=message.notifier,
-        created_at=message.created_at,
-        context_json=dumps(message.context),
-    )
+def notification_values(message: QueuedMessage) -> dict[str, Any]:
+    return {
+        "key": message.key,
+        "partnership_id": message.partnership_id,
+        "kind": message.kind,
+        "audience": ", ".join(message.audience),
+        "subject": message.subject,
+        "body": message.body,
+        "notifier": message.notifier,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": message.created_at,
+        "delivered_at": None,
+        "delivery_ref": None,
+        "context_json": dumps(message.context),
+    }
 
 
-def _close_tasks(session: Session, closure: CloseTasksInput) -> None:
+def _close_tasks(connection: Connection, closure: CloseTasksInput) -> None:
     """Close the open ones among the named tasks; a task already closed keeps how it was closed."""
-    for row in session.exec(select(TaskRow).where(col(TaskRow.id).in_(closure.task_ids))):
-        if row.status == "open":
-            row.status, row.closed_at, row.closed_by = closure.status, closure.at, closure.by
-            session.add(row)
+    if not closure.task_ids:
+        return
+    tasks = TaskRow.__table__  # type: ignore[attr-defined]
+    connection.execute(
+        update(tasks)
+        .where(tasks.c.id.in_(closure.task_ids), tasks.c.status == "open")
+        .values(status=closure.status, closed_at=closure.at, closed_by=closure.by)
+    )
 
 
 def _is_lock_timeout(error: OperationalError) -> bool:
