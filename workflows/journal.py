@@ -65,7 +65,7 @@ class StepJournal:
         self._number = 1
         self._written_through = 0
         # Only what changed is written: the same facts twice leave the read model's row as it is.
-        self._snapshot_facts = written_snapshot.facts() if written_snapshot else None
+        self._snapshot_facts = written_snapshot.facts_digest() if written_snapshot else None
         self._courier = Courier(partnership_id, partner)
         # One write at a time: the retry of a refused step and the next step never overlap.
         self._writing = asyncio.Lock()
@@ -84,7 +84,7 @@ class StepJournal:
     # ------------------------------------------------------- noting a step's parts
 
     def note_snapshot(self, snapshot: PartnershipSnapshot) -> None:
-        facts = snapshot.facts()
+        facts = snapshot.facts_digest()
         if facts != self._snapshot_facts:
             self._step.snapshot, self._snapshot_facts = snapshot, facts
 

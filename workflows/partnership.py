@@ -101,7 +101,7 @@ class PartnershipWorkflow:
         )
         # Proofs already used, so a signed request cannot be sent twice (engine/proofs.py).
         self._nonces = dict(self._start.recent_nonces)
-        self._shown_attributes = self._search_attribute_fingerprint() if resumed else []
+        self._shown_attributes = self._search_attribute_fingerprint() if resumed else b""
         self._latest = ""
 
     # ------------------------------------------------------------------ run
@@ -411,8 +411,9 @@ class PartnershipWorkflow:
         workflow.set_current_details(self._details())
         self._journal.note_snapshot(views.snapshot_of(p, workflow.now()))
 
-    def _search_attribute_fingerprint(self) -> list[str]:
-        return [repr(u) for u in visibility.search_attribute_updates(self._partnership)]
+    def _search_attribute_fingerprint(self) -> bytes:
+        # A digest: every cached partnership keeps one (the updates' text was 1.5 KiB).
+        return views.digest("\n".join(repr(u) for u in visibility.search_attribute_updates(self._partnership)))
 
     def _note_tasks(self, kind: TaskKind, reason: str | None = None) -> None:
         """Tasks from the templates, created with the step; the owners' message lists whatever they made."""

@@ -6,6 +6,7 @@ Pure functions of the domain state, so the workflow only decides *when* to show 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,12 @@ from partnerships.domain.charter import Person
 from partnerships.domain.durations import moment
 from partnerships.domain.lifecycle import Condition, GateReview, Hold, Partnership, TaskRef
 from partnerships.domain.vocabulary import Phase, Step
+
+
+def digest(text: str) -> bytes:
+    """A short, stable digest (the same in every process, unlike hash()): for telling whether
+    something changed without keeping it."""
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 class PartnershipSnapshot(BaseModel):
@@ -44,9 +51,10 @@ class PartnershipSnapshot(BaseModel):
     next_deadline: str | None = None
     next_deadline_at: datetime | None = None
 
-    def facts(self) -> dict[str, Any]:
-        """Everything but the time it was taken: two snapshots with equal facts need one write."""
-        return self.model_dump(exclude={"updated_at"})
+    def facts_digest(self) -> bytes:
+        """Everything but the time it was taken, digested: two snapshots with equal facts need one
+        write, and a cached workflow keeps 16 bytes to tell, not the facts (2 KiB and growing)."""
+        return digest(self.model_dump_json(exclude={"updated_at"}))
 
 
 def snapshot_of(p: Partnership, now: datetime) -> PartnershipSnapshot:
