@@ -16,13 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, event, func, insert, inspect, make_url, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, inspect, make_url, text, update
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from partnerships.domain.lifecycle import GateReview
 from partnerships.domain.views import PartnershipSnapshot
-from partnerships.engine.contracts import CloseTasksInput, StepRecord
+from partnerships.engine.contracts import ActRecord, CloseTasksInput, StepRecord
 from partnerships.engine.ports import Delivered, NewTask, QueuedMessage, RecordRefused, SlugTaken, StoreBusy
 
 
@@ -128,6 +128,13 @@ class ActRow(SQLModel, table=True):
     request_json: str
     proof_json: str
 
+
+# The tables behind the row models, for the statements on a step's write path.
+PARTNERSHIPS: Table = PartnershipRow.__table__  # type: ignore[attr-defined]
+GATE_REVIEWS: Table = GateReviewRow.__table__  # type: ignore[attr-defined]
+TASKS: Table = TaskRow.__table__  # type: ignore[attr-defined]
+NOTIFICATIONS: Table = NotificationRow.__table__  # type: ignore[attr-defined]
+ACTS: Table = ActRow.__table__  # type: ignore[attr-defined]
 
 # How long a writer waits for SQLite's lock when its caller set no deadline.
 SQLITE_PATIENCE = 30.0
@@ -336,56 +343,37 @@ class Store:
         # unit of work cost more than the writing (the writer's lock is held meanwhile).
         with self.writing(wait_at_most) as session:
             connection = session.connection()
-            partnerships, reviews = PartnershipRow.__table__, GateReviewRow.__table__  # type: ignore[attr-defined]
             existing = connection.execute(
-                select(
-                    partnerships.c.id, partnerships.c.slug, partnerships.c.started_at, partnerships.c.chain_id
-                ).where(partnerships.c.id == step.partnership_id)
+                select(PARTNERSHIPS.c.slug, PARTNERSHIPS.c.started_at, PARTNERSHIPS.c.chain_id).where(
+                    PARTNERSHIPS.c.id == step.partnership_id
+                )
             ).first()
             if existing is not None and existing.chain_id not in (None, step.chain_id):
                 raise SlugTaken(
                     f"the store already holds an earlier partnership '{existing.slug}' with workflow id "
-                    f"{existing.id} (started {existing.started_at:%Y-%m-%d}); a slug names one partnership "
+                    f"{step.partnership_id} (started {existing.started_at:%Y-%m-%d}); a slug names one partnership "
                     "for good: start this one under a new slug"
                 )
             if step.snapshot is not None:
-                values = partnership_values(step.snapshot, step.chain_id)
-                if existing is None:
-                    connection.execute(insert(partnerships), [values])
-                else:
-                    connection.execute(update(partnerships).where(partnerships.c.id == step.partnership_id), values)
-            if step.reviews:
-                review_rows = [gate_review_values(step.partnership_id, review) for review in step.reviews]
-                known = _existing(connection, reviews.c.id, [row["id"] for row in review_rows])
-                for row in review_rows:
-                    if row["id"] in known:
-                        connection.execute(update(reviews).where(reviews.c.id == row["id"]), row)
-                    else:
-                        connection.execute(insert(reviews), [row])
+                _write_rows(connection, PARTNERSHIPS, [partnership_values(step.snapshot, step.chain_id)], replace=True)
+            _write_rows(
+                connection,
+                GATE_REVIEWS,
+                [gate_review_values(step.partnership_id, r) for r in step.reviews],
+                replace=True,
+            )
             for closure in step.closed_tasks:
                 _close_tasks(connection, closure)
             # Rows an earlier attempt of this step wrote are kept as they are (a message may be out).
-            _insert_new(connection, TaskRow.__table__, [task_values(t) for t in tasks])  # type: ignore[attr-defined]
-            _insert_new(connection, NotificationRow.__table__, [notification_values(m) for m in messages])  # type: ignore[attr-defined]
-            _insert_new(
-                connection,
-                ActRow.__table__,  # type: ignore[attr-defined]
-                [
-                    {
-                        "id": f"{step.partnership_id}:{act.nonce}",
-                        "partnership_id": step.partnership_id,
-                        **act.model_dump(),
-                    }
-                    for act in step.acts
-                ],
-            )
+            _write_rows(connection, TASKS, [task_values(t) for t in tasks])
+            _write_rows(connection, NOTIFICATIONS, [notification_values(m) for m in messages])
+            _write_rows(connection, ACTS, [act_values(step.partnership_id, act) for act in step.acts])
             outbox = [_queued(row) for row in connection.execute(_undelivered(step.partnership_id))]
             if claim_outbox and outbox:
-                notifications = NotificationRow.__table__  # type: ignore[attr-defined]
                 connection.execute(
-                    update(notifications)
-                    .where(notifications.c.key.in_([m.key for m in outbox]))
-                    .values(attempts=notifications.c.attempts + 1)
+                    update(NOTIFICATIONS)
+                    .where(NOTIFICATIONS.c.key.in_([m.key for m in outbox]))
+                    .values(attempts=NOTIFICATIONS.c.attempts + 1)
                 )
                 for message in outbox:
                     message.attempts += 1
@@ -433,25 +421,24 @@ class Store:
         # Not durable: losing this commit (a power loss) leaves the messages undelivered with their
         # attempt counted, so the outbox sends them again flagged "may have posted": the Slack
         # notifier looks for its earlier post first, an email goes under the same Message-ID.
-        notifications = NotificationRow.__table__  # type: ignore[attr-defined]
         with self.writing(durable=False) as session:
             connection = session.connection()
             if delivered:
                 connection.execute(
-                    update(notifications)
-                    .where(notifications.c.key == bindparam("done_key"))
+                    update(NOTIFICATIONS)
+                    .where(NOTIFICATIONS.c.key == bindparam("done_key"))
                     .values(status="delivered", delivery_ref=bindparam("done_ref"), delivered_at=bindparam("done_at")),
                     [{"done_key": d.key, "done_ref": d.reference, "done_at": d.at} for d in delivered],
                 )
             if untried:
                 connection.execute(
-                    update(notifications)
+                    update(NOTIFICATIONS)
                     .where(
-                        notifications.c.key.in_(list(untried)),
-                        notifications.c.status != "delivered",
-                        notifications.c.attempts > 0,
+                        NOTIFICATIONS.c.key.in_(list(untried)),
+                        NOTIFICATIONS.c.status != "delivered",
+                        NOTIFICATIONS.c.attempts > 0,
                     )
-                    .values(attempts=notifications.c.attempts - 1)
+                    .values(attempts=NOTIFICATIONS.c.attempts - 1)
                 )
             session.commit()
 
@@ -591,19 +578,25 @@ def task_values(task: NewTask) -> dict[str, Any]:
     }
 
 
-def _existing(connection: Connection, key: Any, keys: list[str]) -> set[str]:
-    return set(connection.execute(select(key).where(key.in_(keys))).scalars()) if keys else set()
+def act_values(partnership_id: str, act: ActRecord) -> dict[str, Any]:
+    # An act is kept once: its id is the partnership's and the proof's nonce.
+    return {"id": f"{partnership_id}:{act.nonce}", "partnership_id": partnership_id, **act.model_dump()}
 
 
-def _insert_new(connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert the rows whose key is not in the table yet (one statement for all of them)."""
+def _write_rows(connection: Connection, table: Table, rows: list[dict[str, Any]], *, replace: bool = False) -> None:
+    """Insert the rows whose key is not in the table yet, in one statement; with `replace`, write
+    over the others (the review decided since, the snapshot that moved on), else keep them."""
     if not rows:
         return
     [key] = table.primary_key.columns
-    known = _existing(connection, key, [row[key.name] for row in rows])
+    known = set(connection.execute(select(key).where(key.in_([row[key.name] for row in rows]))).scalars())
     fresh = [row for row in rows if row[key.name] not in known]
     if fresh:
         connection.execute(insert(table), fresh)
+    if replace:
+        for row in rows:
+            if row[key.name] in known:
+                connection.execute(update(table).where(key == row[key.name]), row)
 
 
 def _undelivered(partnership_id: str, what: Any = NotificationRow) -> Any:
@@ -650,14 +643,12 @@ def notification_values(message: QueuedMessage) -> dict[str, Any]:
 
 def _close_tasks(connection: Connection, closure: CloseTasksInput) -> None:
     """Close the open ones among the named tasks; a task already closed keeps how it was closed."""
-    if not closure.task_ids:
-        return
-    tasks = TaskRow.__table__  # type: ignore[attr-defined]
-    connection.execute(
-        update(tasks)
-        .where(tasks.c.id.in_(closure.task_ids), tasks.c.status == "open")
-        .values(status=closure.status, closed_at=closure.at, closed_by=closure.by)
-    )
+    if closure.task_ids:
+        connection.execute(
+            update(TASKS)
+            .where(TASKS.c.id.in_(closure.task_ids), TASKS.c.status == "open")
+            .values(status=closure.status, closed_at=closure.at, closed_by=closure.by)
+        )
 
 
 def _is_lock_timeout(error: OperationalError) -> bool:
