@@ -14,18 +14,33 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from partnerships.adapters.config import Settings
-from partnerships.adapters.store import Store, make_engine
+from partnerships.adapters.store import (
+    ActRow,
+    GateReviewRow,
+    NotificationRow,
+    PartnershipRow,
+    Store,
+    TaskRow,
+    make_engine,
+)
 from partnerships.adapters.temporal_client import make_client
 from worker import build_worker
+
+# The store's tables by name, to tell which row type a statement writes.
+ROW_TYPES = {
+    model.__tablename__: model.__name__ for model in (PartnershipRow, GateReviewRow, TaskRow, NotificationRow, ActRow)
+}
 
 
 class CrashingStore(Store):
@@ -33,25 +48,56 @@ class CrashingStore(Store):
         super().__init__(make_engine(url))
         self._points = points
         self._markers = markers
+        # The rows the current thread's write transaction wrote, by statement or by the ORM.
+        self._written = threading.local()
+        event.listen(self.engine, "before_execute", self._note_statement)
 
-    def _maybe_crash(self, row: SQLModel) -> None:
-        key = str(row.__mapper__.primary_key_from_instance(row)[0])  # type: ignore[attr-defined]
+    def _note_statement(self, _connection: Any, statement: Any, multiparams: Any, params: Any, _options: Any) -> None:
+        written = getattr(self._written, "rows", None)
+        table: Any = getattr(statement, "table", None)
+        if written is None or table is None or table.name not in ROW_TYPES:
+            return
+        [key] = table.primary_key.columns
+        rows = [*(multiparams if isinstance(multiparams, list | tuple) else [multiparams]), params]
+        keys = [
+            values[key.name]
+            for row in rows
+            for values in (row if isinstance(row, list | tuple) else [row])
+            if isinstance(values, dict) and key.name in values
+        ]
+        # Rows an UPDATE picks by key (`key IN (...)`: the outbox claimed, tasks closed), as the
+        # ORM's dirty rows were: a step tried again claims the messages its first attempt wrote.
+        for name, value in statement.compile().params.items():
+            if name == key.name or name.startswith(f"{key.name}_"):
+                keys += value if isinstance(value, list | tuple) else [value]
+        written += [(ROW_TYPES[table.name], str(one)) for one in keys if one is not None]
+
+    def _note_flush(self, session: Session, _context: Any, _instances: Any) -> None:
+        for row in [*session.new, *session.dirty]:
+            key = row.__mapper__.primary_key_from_instance(row)[0]
+            self._written.rows.append((type(row).__name__, str(key)))
+
+    def _maybe_crash(self, kind: str, key: str) -> None:
         for point in self._points:
-            kind, _, fragment = point.partition(":")
+            wanted, _, fragment = point.partition(":")
             marker = self._markers / point.replace(":", "_").replace("/", "_")
-            if type(row).__name__ == kind and fragment in key and not marker.exists():
+            if kind == wanted and fragment in key and not marker.exists():
                 marker.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
 
     @contextmanager
     def writing(self, wait_at_most: float | None = None, *, durable: bool = True) -> Iterator[Session]:
         # A step's rows are committed together: die after the commit, once per matching row.
-        written: list[SQLModel] = []
-        with super().writing(wait_at_most, durable=durable) as session:
-            event.listen(session, "before_flush", lambda s, _context, _instances: written.extend([*s.new, *s.dirty]))
-            yield session
-        for row in written:
-            self._maybe_crash(row)
+        written: list[tuple[str, str]] = []
+        self._written.rows = written
+        try:
+            with super().writing(wait_at_most, durable=durable) as session:
+                event.listen(session, "before_flush", self._note_flush)
+                yield session
+        finally:
+            self._written.rows = None
+        for kind, key in written:
+            self._maybe_crash(kind, key)
 
 
 async def main() -> None:

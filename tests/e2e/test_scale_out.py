@@ -118,6 +118,9 @@ class Load:
     in_walk: set[str] = field(default_factory=set)
     finished: set[str] = field(default_factory=set)
     killed_while: dict[str, int] = field(default_factory=dict)
+    # Set once the kill is done: the drivers hold each partnership's last act until then, so the
+    # kill lands while every one of them is still running, however fast the early ones go.
+    may_finish: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def _act(load: Load, workflow_id: str, send: Callable[[], Awaitable[Any]], count: int = 1) -> None:
@@ -159,6 +162,7 @@ async def _drive(client: Client, load: Load, script: str, index: int) -> tuple[s
         client, slug, lambda s: any(t.kind.value == "exit" for t in s.partnership.open_tasks), timeout=WAIT
     )
     done = CompleteTaskRequest(task_ids=[t.id for t in status.partnership.open_tasks], by=US)
+    await load.may_finish.wait()
     await _act(load, wid, lambda: act(client, slug, W.complete_task, done))
     outcome = await asyncio.wait_for(handle.result(), timeout=WAIT)
     load.finished.add(wid)
@@ -187,8 +191,11 @@ async def _run(client: Client, load: Load, workers: int, tmp: Path, kill: bool) 
             await asyncio.sleep(0.1)
         load.killed_while = {"in walk": len(load.in_walk), "finished": len(load.finished)}
         await load.workers[0].kill()
+        load.may_finish.set()
 
     killer = asyncio.create_task(kill_one_in_the_middle()) if kill else None
+    if not kill:
+        load.may_finish.set()
     try:
         return await asyncio.gather(*(_drive(client, load, script, i) for i, script in enumerate(SCRIPTS)))
     except BaseException:
