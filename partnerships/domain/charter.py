@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Discriminator,
@@ -23,6 +22,7 @@ from pydantic import (
 )
 
 from partnerships.domain import rules
+from partnerships.domain.lean import Lean
 from partnerships.domain.quorum import QUORUM_WORDS, Quorum, Voter
 from partnerships.domain.text import Name, Paragraphs, one_line
 from partnerships.domain.vocabulary import Gate, Side, Tier, workflow_id_for
@@ -34,7 +34,7 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 
-class Strict(BaseModel):
+class Strict(Lean):
     """Charters are typed by people: an unknown key is a typo, not an extension."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

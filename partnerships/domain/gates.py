@@ -10,10 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from partnerships.domain import rules
 from partnerships.domain.charter import Charter, Direction, ExitRule
+from partnerships.domain.lean import Lean
 from partnerships.domain.text import Name, Reason
 from partnerships.domain.vocabulary import Gate, Outcome, Rag
 
@@ -24,7 +25,7 @@ ALLOWED_OUTCOMES: dict[Gate, tuple[Outcome, ...]] = {
 }
 
 
-class GateRules(BaseModel):
+class GateRules(Lean):
     """The charter's terms a gate is judged by: its thresholds and its stated metric."""
 
     crawl_min_improvement_pct: float
@@ -42,14 +43,14 @@ class GateRules(BaseModel):
         )
 
 
-class ConditionState(BaseModel):
+class ConditionState(Lean):
     """A condition of the previous go as the next gate sees it."""
 
     title: str
     met: bool
 
 
-class Evidence(BaseModel):
+class Evidence(Lean):
     # Strict: a person's "yes" or 1 is not a boolean, "5" is not a number.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
@@ -117,7 +118,7 @@ class Scorecard(Evidence):
     )
 
 
-class QuarterFacts(BaseModel):
+class QuarterFacts(Lean):
     """What structured exit criteria look back on: one quarter of Run, as its QBR saw it."""
 
     quarter: int
@@ -137,7 +138,7 @@ class QuarterFacts(BaseModel):
         )
 
 
-class GateBasis(BaseModel):
+class GateBasis(Lean):
     """Everything a gate review was judged against besides its evidence, kept with the review."""
 
     rules: GateRules
@@ -151,7 +152,7 @@ class GateBasis(BaseModel):
     unmet_conditions: list[str] = Field(default_factory=list)
 
 
-class Criterion(BaseModel):
+class Criterion(Lean):
     key: str
     question: str
     measured: str | None
@@ -159,7 +160,7 @@ class Criterion(BaseModel):
     passed: bool
 
 
-class GateEvaluation(BaseModel):
+class GateEvaluation(Lean):
     gate: Gate
     criteria: list[Criterion]
     recommendation: Outcome

@@ -34,6 +34,7 @@ from partnerships.domain.gates import (
     evaluate_walk,
     with_conditions,
 )
+from partnerships.domain.lean import Lean
 from partnerships.domain.quorum import Ballot, reached, still_needed
 from partnerships.domain.text import Identity, Line, Reason, one_line, same_text, visible_length
 from partnerships.domain.vocabulary import Gate, Outcome, Phase, Rag, Step
@@ -60,7 +61,7 @@ WIND_DOWN_TASKS = (TaskKind.EXIT, TaskKind.CHARTER_EXPIRED)
 MOOT_WHEN_CRAWL_RESTARTS = (TaskKind.CRAWL_KICKOFF, TaskKind.WALK_KICKOFF)
 
 
-class TimeScale(BaseModel):
+class TimeScale(Lean):
     """How long a week lasts. Real time by default; demos and tests compress it.
 
     Part of the workflow input, so compressed runs replay deterministically.
@@ -269,7 +270,7 @@ class CompleteTaskRequest(Request):
         return list(dict.fromkeys(named))
 
 
-class Signature(BaseModel):
+class Signature(Lean):
     side: Side
     name: str
     email: str
@@ -278,7 +279,7 @@ class Signature(BaseModel):
     charter_hash: str = ""
 
 
-class CharterVersion(BaseModel):
+class CharterVersion(Lean):
     """A charter that governed the partnership until an amendment replaced it, with its signatures."""
 
     charter: Charter
@@ -289,7 +290,7 @@ class CharterVersion(BaseModel):
     reason: str
 
 
-class Amendment(BaseModel):
+class Amendment(Lean):
     """A proposed charter: it governs once both sides have signed it."""
 
     charter: Charter
@@ -300,7 +301,7 @@ class Amendment(BaseModel):
     signatures: list[Signature] = Field(default_factory=list)
 
 
-class KeyChange(BaseModel):
+class KeyChange(Lean):
     """A key added or revoked, kept in the record with who did it."""
 
     person: str
@@ -311,7 +312,7 @@ class KeyChange(BaseModel):
     at: datetime
 
 
-class Vote(BaseModel):
+class Vote(Lean):
     """A reviewer's current vote on a review; a changed vote replaces it (`changes` counts how often)."""
 
     reviewer: str
@@ -330,7 +331,7 @@ class Vote(BaseModel):
         return f"{self.name}: {self.outcome.value}" + (f" ({self.reason})" if self.reason else "")
 
 
-class Decision(BaseModel):
+class Decision(Lean):
     outcome: Outcome
     decided_by: str
     decided_by_name: str
@@ -348,7 +349,7 @@ class Decision(BaseModel):
     exit_criteria_met: list[str] = Field(default_factory=list)
 
 
-class Condition(BaseModel):
+class Condition(Lean):
     """A condition of a go, tracked through its task until the next gate judges it."""
 
     id: str
@@ -361,7 +362,7 @@ class Condition(BaseModel):
     escalated: bool = False
 
 
-class Hold(BaseModel):
+class Hold(Lean):
     """A gate put the partnership on hold: nothing advances until `until`, when the review reopens."""
 
     gate: Gate
@@ -372,7 +373,7 @@ class Hold(BaseModel):
     until: datetime
 
 
-class GateReview(BaseModel):
+class GateReview(Lean):
     id: str
     gate: Gate
     label: str
@@ -392,7 +393,7 @@ class GateReview(BaseModel):
         return next((v for v in self.votes if v.reviewer == email), None)
 
 
-class TaskRef(BaseModel):
+class TaskRef(Lean):
     id: str
     kind: TaskKind
     title: str
@@ -424,7 +425,7 @@ class Transition(BaseModel):
 KEPT_REVIEWS = 12
 
 
-class Partnership(BaseModel):
+class Partnership(Lean):
     charter: Charter
     time_scale: TimeScale = TimeScale()
     phase: Phase = Phase.CHARTER

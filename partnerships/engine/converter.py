@@ -8,13 +8,18 @@ failure converter gives that refusal the same shape as a validator's: an
 
 from __future__ import annotations
 
-import dataclasses
-
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.api.failure.v1 import Failure
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, PydanticPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultFailureConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+    PayloadConverter,
+)
 
 from partnerships.engine.refusals import refusal
 
@@ -37,6 +42,23 @@ class _RefusingFailureConverter(DefaultFailureConverter):
         super().to_failure(exception, payload_converter, failure)
 
 
-DATA_CONVERTER: DataConverter = dataclasses.replace(
-    pydantic_data_converter, failure_converter_class=_RefusingFailureConverter
+# One per process. The SDK makes a payload converter for every workflow it runs, and pydantic's
+# made a cache of type adapters with each: 2.5 KiB more in every cached partnership, rebuilt
+# for each new one.
+_PYDANTIC_JSON = PydanticJSONPlainPayloadConverter()
+
+
+class _SharedPydanticPayloadConverter(PydanticPayloadConverter):
+    def __init__(self) -> None:
+        CompositePayloadConverter.__init__(
+            self,
+            *(
+                _PYDANTIC_JSON if isinstance(converter, JSONPlainPayloadConverter) else converter
+                for converter in DefaultPayloadConverter.default_encoding_payload_converters
+            ),
+        )
+
+
+DATA_CONVERTER: DataConverter = DataConverter(
+    payload_converter_class=_SharedPydanticPayloadConverter, failure_converter_class=_RefusingFailureConverter
 )
