@@ -42,6 +42,7 @@ from bench.processes import Memory, WorkerProcess, memory_of, worker_process
 from bench.report import Options, Results, by_update
 from partnerships.adapters.config import Settings
 from partnerships.adapters.temporal_client import make_client
+from partnerships.domain.lifecycle import TimeScale
 
 # The issue's targets on the cluster.
 MIN_THROUGHPUT_RATIO = 0.8
@@ -53,6 +54,15 @@ WORKERS_PER_SIDE = 2
 DEFAULT_OPEN = 10_000
 DEFAULT_LIFECYCLES = 200
 PORTFOLIO_REPEATS = 5
+# A week of the open partnerships. Unlike the embedded bench, this one never waits for their
+# Crawl to end (it lists them in Crawl): the first due date of Crawl's kickoff tasks (a week in)
+# must come after the whole open load (opening, the skeletons, the restart, the list: under an
+# hour here), so every partnership is measured in the same state. With weeks paced to the opening
+# rate (232 s), a run of 2026-12-02 that opened at 8 a second instead of 12 had the first
+# partnerships waking for their due dates while the rest opened, each a replay on the shared
+# queue, until a first signature waited 300 s behind them and the run stopped; the run before
+# read memory with the first ones 3.6 weeks in, past those due dates.
+OPEN_SECONDS_PER_WEEK = 2 * 3600.0
 
 err = Console(stderr=True)
 
@@ -161,7 +171,7 @@ async def throughput(client: Client, target: Target, options: Options, results: 
 async def open_load(client: Client, target: Target, options: Options, cluster: ClusterResults) -> None:
     """Memory with `open` open on each side, then the restart, then Walk and the portfolio query."""
     results = cluster.results
-    scale = _main().open_scale(options.open)
+    scale = TimeScale(seconds_per_week=OPEN_SECONDS_PER_WEEK, review_window_seconds=_main().OPEN_REVIEW_WINDOW_SECONDS)
     engine_queue = measure.unique_queue("cluster-engine-memory")
     open_ids: list[str] = []
     skeleton_ids: list[str] = []

@@ -31,12 +31,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from google.protobuf.duration_pb2 import Duration
-from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
-    DescribeTaskQueueRequest,
     RegisterNamespaceRequest,
 )
 from temporalio.client import Client
@@ -45,6 +42,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from devtools import builds
 from devtools.postgres import PostgresServer, PostgresUnavailable
 from partnerships.adapters.config import REPO_ROOT, TASK_QUEUE
+from partnerships.adapters.temporal_client import workflow_pollers
 from partnerships.engine.converter import DATA_CONVERTER
 from partnerships.engine.search_attributes import ALL_KEYS, register_missing
 
@@ -393,15 +391,7 @@ def _duration(delta: timedelta) -> Duration:
 
 async def pollers() -> list[str]:
     """Identities (`pid@host`) of the workers polling the task queue for workflow tasks."""
-    client = await _connect()
-    described = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=NAMESPACE,
-            task_queue=TaskQueue(name=TASK_QUEUE),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    return [poller.identity for poller in described.pollers]
+    return await workflow_pollers(await _connect(), TASK_QUEUE)
 
 
 def _polling_pids() -> set[int]:

@@ -142,6 +142,8 @@ SQLITE_PATIENCE = 30.0
 # each keep one. With SQLAlchemy's default 5, the busy threads' extra connections were opened and
 # closed for every write, a new server process each time (seen in the cluster bench).
 POSTGRES_POOL_SIZE = 10
+# Where a SQLite connection notes the busy timeout and durability its last writer set.
+_SQLITE_WRITE_SETTINGS = "partnerships.write_settings"
 # PostgreSQL advisory lock held while the schema is created or brought up to date (any fixed number).
 SCHEMA_LOCK = 7_341_205_118
 
@@ -276,10 +278,14 @@ class Store:
         milliseconds = max(int(patience * 1000), 1)
         connection = session.connection()
         if self.engine.dialect.name == "sqlite":
-            # Set on every write: a pooled connection keeps what the last writer chose. SQLite
-            # takes it only outside a transaction, which the driver opens at the first change.
-            connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
-            connection.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            # A pooled connection keeps what its last writer chose (noted in its `info`): set
+            # when that differs. SQLite takes it only outside a transaction, which the driver
+            # opens at the first change.
+            chosen = (milliseconds, durable)
+            if connection.info.get(_SQLITE_WRITE_SETTINGS) != chosen:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
+                connection.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                connection.info[_SQLITE_WRITE_SETTINGS] = chosen
         elif self.engine.dialect.name == "postgresql":
             # Only for this transaction: the pooled connection keeps its own settings.
             connection.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")

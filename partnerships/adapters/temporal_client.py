@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
@@ -39,3 +44,16 @@ async def make_client(settings: Settings, runtime: Runtime | None = None) -> Cli
     except RuntimeError as error:
         # The SDK's bridge reports a failed connection as a RuntimeError: name it here, once.
         raise TemporalUnreachable(settings.temporal_address, str(error).splitlines()[0][:160]) from None
+
+
+async def workflow_pollers(client: Client, task_queue: str, timeout: timedelta | None = None) -> list[str]:
+    """Identities (`pid@host` by default) of the workers the server saw poll the queue for workflow tasks lately."""
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        ),
+        timeout=timeout,
+    )
+    return [poller.identity for poller in described.pollers]

@@ -11,9 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -26,6 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from partnerships.adapters.keys import Signer
+from partnerships.adapters.temporal_client import workflow_pollers
 from partnerships.domain.charter import Charter
 from partnerships.domain.lifecycle import TimeScale
 from partnerships.domain.vocabulary import WORKFLOW_ID_PREFIX, WORKFLOW_TYPE, workflow_id_for
@@ -220,18 +218,12 @@ async def worker_polling(client: Client, task_queue: str) -> bool:
 async def _pollers_seen(client: Client, task_queue: str) -> bool | None:
     """Whether the server saw a worker poll the queue lately; None when it could not say in time
     (a busy cluster's matching service answers CANCELLED or DEADLINE_EXCEEDED)."""
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace,
-        task_queue=TaskQueue(name=task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
     try:
-        described = await client.workflow_service.describe_task_queue(request, timeout=POLLERS_WAIT)
+        return bool(await workflow_pollers(client, task_queue, timeout=POLLERS_WAIT))
     except RPCError as error:
         if error.status in _TRANSIENT:
             return None
         raise
-    return bool(described.pollers)
 
 
 def _no_worker(task_queue: str, workflow_id: str, nothing: str = "nothing changed") -> str:
