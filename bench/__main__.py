@@ -132,12 +132,15 @@ async def memory_and_portfolio(server: DevServer, store_url: str, options: Optio
         await asyncio.sleep(2)  # let both finish starting up before their baselines are read
         engine_baseline, floor_baseline = memory_of(engine.pid), memory_of(floor.pid)
         progress(f"{options.open} partnerships into Crawl (a week lasts {scale.seconds_per_week:g} s)")
-        setup_seconds, open_ids = await measure.open_partnerships(client, engine, options.open, CONCURRENCY, scale)
+        open_ids: list[str] = []  # the embedded server dies with the run: nothing to terminate
+        setup_seconds = await measure.open_partnerships(client, engine, options.open, CONCURRENCY, scale, open_ids)
         engine_loaded = memory_of(engine.pid)
         progress(f"opened in {setup_seconds:.0f} s; engine worker {engine_baseline} -> {engine_loaded}")
         first_open = await history.run_history(client, open_ids[0])
         progress(f"{options.open} idle skeletons")
-        await measure.open_skeletons(client, floor, measure.idle_skeleton_plan(first_open), options.open, CONCURRENCY)
+        await measure.open_skeletons(
+            client, floor, measure.idle_skeleton_plan(first_open), options.open, CONCURRENCY, started=[]
+        )
         floor_loaded = memory_of(floor.pid)
         progress(f"floor worker {floor_baseline} -> {floor_loaded}")
         results.memory = measure.WorkerMemory(

@@ -181,18 +181,20 @@ async def open_load(client: Client, target: Target, options: Options, cluster: C
                 await asyncio.sleep(2)
                 engine_baseline, floor_baseline = engine.memory(), floor.memory()
                 progress(f"{options.open} partnerships into Crawl (a week lasts {scale.seconds_per_week:g} s)")
-                setup_seconds, opened = await measure.open_partnerships(
-                    client, engine.first, options.open, options.concurrency, scale
+                setup_seconds = await measure.open_partnerships(
+                    client, engine.first, options.open, options.concurrency, scale, open_ids
                 )
-                open_ids.extend(opened)
                 engine_loaded = engine.memory()
                 progress(f"opened in {setup_seconds:.0f} s; engine workers {engine_baseline} -> {engine_loaded}")
                 first_open = await measure.history.run_history(client, open_ids[0])
                 progress(f"{options.open} idle skeletons")
-                skeleton_ids.extend(
-                    await measure.open_skeletons(
-                        client, floor.first, measure.idle_skeleton_plan(first_open), options.open, options.concurrency
-                    )
+                await measure.open_skeletons(
+                    client,
+                    floor.first,
+                    measure.idle_skeleton_plan(first_open),
+                    options.open,
+                    options.concurrency,
+                    skeleton_ids,
                 )
                 floor_loaded = floor.memory()
                 progress(f"skeleton workers {floor_baseline} -> {floor_loaded}")

@@ -436,9 +436,14 @@ def lifecycle_rounds(qbrs: int) -> list[int]:
     return [4, 2, 4, *([2] * (qbrs - 1)), 2, 1]
 
 
-async def open_in_crawl(client: Client, task_queue: str, scale: TimeScale) -> str:
-    """Started and signed by both sides: the partnership sits on its Crawl timer."""
+async def open_in_crawl(client: Client, task_queue: str, scale: TimeScale, started: list[str]) -> str:
+    """Started and signed by both sides: the partnership sits on its Crawl timer.
+
+    Its id goes into `started` as soon as it runs, so a run that stops mid-opening still knows
+    every workflow it left running.
+    """
     charter, _ = await start(client, task_queue, scale)
+    started.append(charter.workflow_id)
     await sign_both(client, charter.slug)
     return charter.workflow_id
 
@@ -480,9 +485,10 @@ async def full_skeleton(client: Client, task_queue: str, plan: SkeletonInput) ->
     return workflow_id, handle.first_execution_run_id
 
 
-async def open_skeleton(client: Client, task_queue: str, plan: SkeletonInput) -> str:
+async def open_skeleton(client: Client, task_queue: str, plan: SkeletonInput, started: list[str]) -> str:
     workflow_id = skeleton_id()
     await client.start_workflow(SkeletonWorkflow.run, plan, id=workflow_id, task_queue=task_queue)
+    started.append(workflow_id)
     for sent in range(1, plan.runs[0].stages[0].updates + 1):
         await _step(client, workflow_id, sent)
     return workflow_id

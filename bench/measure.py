@@ -358,21 +358,24 @@ async def settled(client: Client, workflow_ids: list[str]) -> None:
 
 
 async def open_partnerships(
-    client: Client, engine: WorkerProcess, count: int, concurrency: int, scale: TimeScale
-) -> tuple[float, list[str]]:
+    client: Client, engine: WorkerProcess, count: int, concurrency: int, scale: TimeScale, started: list[str]
+) -> float:
+    """Seconds to open `count` in Crawl; their ids go into `started` as each one starts."""
     seconds, workflow_ids = await bounded(
-        count, concurrency, lambda: drive.open_in_crawl(client, engine.task_queue, scale)
+        count, concurrency, lambda: drive.open_in_crawl(client, engine.task_queue, scale, started)
     )
     await settled(client, workflow_ids)
-    return seconds, workflow_ids
+    return seconds
 
 
 async def open_skeletons(
-    client: Client, floor: WorkerProcess, plan: SkeletonInput, count: int, concurrency: int
-) -> list[str]:
-    _, workflow_ids = await bounded(count, concurrency, lambda: drive.open_skeleton(client, floor.task_queue, plan))
+    client: Client, floor: WorkerProcess, plan: SkeletonInput, count: int, concurrency: int, started: list[str]
+) -> None:
+    """`count` idle skeletons; their ids go into `started` as each one starts."""
+    _, workflow_ids = await bounded(
+        count, concurrency, lambda: drive.open_skeleton(client, floor.task_queue, plan, started)
+    )
     await settled(client, workflow_ids)
-    return workflow_ids
 
 
 # ----------------------------------------------------------- portfolio
