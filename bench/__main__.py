@@ -183,11 +183,20 @@ async def benchmark(options: Options) -> Results:
 
 def main(
     lifecycles: Annotated[
-        int, typer.Option(help="Complete lifecycles to run (and as many skeletons).", min=1)
-    ] = DEFAULT_LIFECYCLES,
+        int | None,
+        typer.Option(
+            help="Complete lifecycles to run (and as many skeletons).", show_default=str(DEFAULT_LIFECYCLES), min=1
+        ),
+    ] = None,
     open_: Annotated[
-        int, typer.Option("--open", help="Open partnerships for the memory and portfolio figures.", min=1)
-    ] = DEFAULT_OPEN,
+        int | None,
+        typer.Option(
+            "--open",
+            help="Open partnerships for the memory and portfolio figures.",
+            show_default=f"{DEFAULT_OPEN}; 10000 with --cluster",
+            min=1,
+        ),
+    ] = None,
     as_json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     quick: Annotated[bool, typer.Option(help="Small numbers: a smoke run in about a minute.")] = False,
     cluster: Annotated[
@@ -199,11 +208,13 @@ def main(
     if cluster:
         from bench.cluster import main as on_cluster
 
-        on_cluster(quick=quick, as_json=as_json_)
+        # The cluster has defaults of its own (10,000 open); a number given on the command line wins.
+        given = {"lifecycles": lifecycles, "open_": open_}
+        on_cluster(quick=quick, as_json=as_json_, **{name: n for name, n in given.items() if n is not None})
         return
     options = Options(
-        lifecycles=10 if quick else lifecycles,
-        open=100 if quick else open_,
+        lifecycles=10 if quick else lifecycles or DEFAULT_LIFECYCLES,
+        open=100 if quick else open_ or DEFAULT_OPEN,
         quarters=10 if quick else LONG_QUARTERS,
         concurrency=CONCURRENCY,
         qbrs=QBRS_PER_LIFECYCLE,
