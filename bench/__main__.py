@@ -89,9 +89,10 @@ async def throughput_and_history(server: DevServer, store_url: str, options: Opt
         progress("reference lifecycle (alone)")
         reference = await measure.reference_lifecycle(client, engine, scale, QBRS_PER_LIFECYCLE)
         plan = measure.skeleton_plan(reference, _rounds())
+        earlier_plan = measure.skeleton_plan(reference, _rounds(), earlier=True)
         skeleton_id, skeleton_run = await measure.drive.full_skeleton(client, floor.task_queue, plan)
         skeleton = await history.chain(client, skeleton_id, skeleton_run)
-        progress(f"{options.lifecycles} lifecycles, then as many skeletons, {CONCURRENCY} at a time")
+        progress(f"{options.lifecycles} lifecycles, then as many of each floor's, {CONCURRENCY} at a time")
         results.throughput, lifecycles = await measure.lifecycles_vs_floor(
             client,
             engine,
@@ -101,6 +102,7 @@ async def throughput_and_history(server: DevServer, store_url: str, options: Opt
             concurrency=CONCURRENCY,
             scale=scale,
             qbrs=QBRS_PER_LIFECYCLE,
+            earlier_plan=earlier_plan,
         )
         t = results.throughput
         progress(f"{t.lifecycles_per_second:.2f} lifecycles/s, {t.skeletons_per_second:.2f} skeletons/s")

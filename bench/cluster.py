@@ -39,7 +39,7 @@ from temporalio.client import Client
 
 from bench import drive, measure
 from bench.processes import Memory, WorkerProcess, memory_of, worker_process
-from bench.report import Options, Results, by_update
+from bench.report import Options, Results, by_update, earlier_floor_rows
 from partnerships.adapters.config import Settings
 from partnerships.adapters.temporal_client import make_client
 from partnerships.domain.lifecycle import TimeScale
@@ -153,7 +153,8 @@ async def throughput(client: Client, target: Target, options: Options, results: 
         progress(f"reference lifecycle (alone), {WORKERS_PER_SIDE} workers a side")
         reference = await measure.reference_lifecycle(client, engine.first, scale, options.qbrs)
         plan = measure.skeleton_plan(reference, drive.lifecycle_rounds(options.qbrs))
-        progress(f"{options.lifecycles} lifecycles, then as many skeletons, {options.concurrency} at a time")
+        earlier_plan = measure.skeleton_plan(reference, drive.lifecycle_rounds(options.qbrs), earlier=True)
+        progress(f"{options.lifecycles} lifecycles, then as many of each floor's, {options.concurrency} at a time")
         results.throughput, _ = await measure.lifecycles_vs_floor(
             client,
             engine.first,
@@ -163,6 +164,7 @@ async def throughput(client: Client, target: Target, options: Options, results: 
             concurrency=options.concurrency,
             scale=scale,
             qbrs=options.qbrs,
+            earlier_plan=earlier_plan,
         )
         t = results.throughput
         progress(f"{t.lifecycles_per_second:.2f} lifecycles/s, {t.skeletons_per_second:.2f} skeletons/s")
@@ -306,6 +308,8 @@ def print_table(cluster: ClusterResults, console: Console) -> None:
             _verdict(t.update_p95_ratio <= MAX_UPDATE_P95_RATIO),
         )
         table.add_row("  p95 of each Update (count)", by_update(e), by_update(f), "", "", "")
+        for row in earlier_floor_rows(t):
+            table.add_row(*row)
         table.add_row(
             "  attempts sent again (timed out / not ready) / refused / no outcome [landed before a retry]",
             f"{e.timeouts} / {e.not_ready} / {e.refusals} / {e.failed} [{e.landed_earlier}]",

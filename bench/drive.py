@@ -248,11 +248,17 @@ def sender(client: Client, side: str = "engine") -> UpdateSender:
     return _senders[side]
 
 
-def reset_stats(client: Client) -> tuple[UpdateStats, UpdateStats]:
-    """Fresh counters for the engine's and the skeleton's Updates: (engine, skeleton)."""
-    engine, skeleton = UpdateSender(client), UpdateSender(client)
-    _senders["engine"], _senders["skeleton"] = engine, skeleton
-    return engine.stats, skeleton.stats
+# The floor that answers every Update before its local activities (the bench's floor until 2026-12-03).
+EARLIER_FLOOR = "earlier-floor"
+
+
+def reset_stats(client: Client) -> tuple[UpdateStats, UpdateStats, UpdateStats]:
+    """Fresh counters for the engine's, the skeleton's and the earlier floor's Updates."""
+    sides = ("engine", "skeleton", EARLIER_FLOOR)
+    for side in sides:
+        _senders[side] = UpdateSender(client)
+    engine, skeleton, earlier = (_senders[side].stats for side in sides)
+    return engine, skeleton, earlier
 
 
 # ----------------------------------------------------------------- waiting
@@ -459,16 +465,18 @@ async def into_walk(client: Client, workflow_id: str, anomalies: Anomalies, craw
 # --------------------------------------------------------------- skeleton
 
 
-async def _step(client: Client, workflow_id: str, sent: int) -> None:
+async def _step(client: Client, workflow_id: str, sent: int, side: str) -> None:
     handle = client.get_workflow_handle_for(SkeletonWorkflow.run, workflow_id)
-    await sender(client, "skeleton").send(handle, SkeletonWorkflow.step, [sent])
+    await sender(client, side).send(handle, SkeletonWorkflow.step, [sent])
 
 
 def skeleton_id() -> str:
     return f"{ID_PREFIX}-skeleton-{uuid.uuid4().hex[:12]}"
 
 
-async def full_skeleton(client: Client, task_queue: str, plan: SkeletonInput) -> tuple[str, str]:
+async def full_skeleton(
+    client: Client, task_queue: str, plan: SkeletonInput, side: str = "skeleton"
+) -> tuple[str, str]:
     """The floor's lifecycle: wait for each stage like the real driver waits, send as many Updates."""
     workflow_id = skeleton_id()
     handle = await client.start_workflow(SkeletonWorkflow.run, plan, id=workflow_id, task_queue=task_queue)
@@ -479,7 +487,7 @@ async def full_skeleton(client: Client, task_queue: str, plan: SkeletonInput) ->
                 await wait_for_step(client, workflow_id, None, stage_marker(run_index, stage_index))
             for _ in range(stage.updates):
                 sent += 1
-                await _step(client, workflow_id, sent)
+                await _step(client, workflow_id, sent, side)
     await handle.result()
     assert handle.first_execution_run_id is not None
     return workflow_id, handle.first_execution_run_id
@@ -490,5 +498,5 @@ async def open_skeleton(client: Client, task_queue: str, plan: SkeletonInput, st
     await client.start_workflow(SkeletonWorkflow.run, plan, id=workflow_id, task_queue=task_queue)
     started.append(workflow_id)
     for sent in range(1, plan.runs[0].stages[0].updates + 1):
-        await _step(client, workflow_id, sent)
+        await _step(client, workflow_id, sent, "skeleton")
     return workflow_id

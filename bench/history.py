@@ -43,6 +43,33 @@ class RunHistory:
         return self.counts["timers"] - len(self.fired_timers)
 
 
+def _is_local_activity(event: HistoryEvent) -> bool:
+    return (
+        event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    )
+
+
+def updates_answered_after_local_activity(events: list[HistoryEvent]) -> int:
+    """Updates answered by a workflow task that also ran a local activity.
+
+    The SDK sends a task's answers to the server only once the task's local activities are
+    done, so such an Update waits for them: the engine's acts do (each is answered once its
+    record is written). A task's commands and answers are the events after its
+    WorkflowTaskCompleted, up to the next one."""
+    answered = 0
+    updates = markers = 0
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            answered += updates if markers else 0
+            updates = markers = 0
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+            updates += 1
+        elif _is_local_activity(event):
+            markers += 1
+    return answered + (updates if markers else 0)
+
+
 def _name(event: HistoryEvent) -> str:
     return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
 
@@ -63,12 +90,8 @@ def summarize(events: list[HistoryEvent]) -> RunHistory:
             continued_as = event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
     types = Counter(event.event_type for event in events)
     counts = {name: types[event_type] for name, event_type in COUNTED.items()}
-    counts["local_activities"] = sum(
-        1
-        for event in events
-        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-        and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
-    )
+    counts["local_activities"] = sum(1 for event in events if _is_local_activity(event))
+    counts["updates_answered_after_local_activity"] = updates_answered_after_local_activity(events)
     return RunHistory(
         events=len(events),
         bytes=sum(bytes_by_type.values()),

@@ -85,17 +85,34 @@ def rounds_by_run(runs: list[RunHistory], rounds: list[int]) -> list[list[int]]:
     return split
 
 
-def skeleton_plan(runs: list[RunHistory], rounds: list[int]) -> SkeletonInput:
+def _capped(total: int, caps: list[int]) -> list[int]:
+    """`total` handed out in order, no part over its cap."""
+    parts = []
+    for cap in caps:
+        parts.append(min(cap, total))
+        total -= parts[-1]
+    return parts
+
+
+def skeleton_plan(runs: list[RunHistory], rounds: list[int], *, earlier: bool = False) -> SkeletonInput:
     """The floor with the reference lifecycle's counts, run by run, in the driver's rounds.
 
     The timers that fired (the phase timers) are waited out, with the same durations, before
-    the driver's next wait, where the engine's are; the others are started and cancelled.
+    the driver's next wait, where the engine's are; the others are started and cancelled. As
+    many Updates as the reference answered after a local activity in the same workflow task
+    wait for one of the floor's, and it upserts search attributes as often as the reference.
+    `earlier`: the floor as the bench had it until 2026-12-03, which answered every Update
+    before its local activities and upserted once a stage.
     """
     plan = []
     for run, updates in zip(runs, rounds_by_run(runs, rounds), strict=True):
         stages = len(updates)
         activities = _spread(run.counts["activities"], stages)
         local_activities = _spread(run.counts["local_activities"], stages)
+        waiting = 0 if earlier else run.counts["updates_answered_after_local_activity"]
+        answered_after = _capped(waiting, [min(u, la) for u, la in zip(updates, local_activities, strict=True)])
+        # Each stage shows its marker: the reference's other upserts come on top.
+        upserts = _spread(0 if earlier else max(run.counts["upserts"] - stages, 0), stages)
         cancelled = _spread(run.unfired_timers, stages)
         fired: list[list[float]] = [[] for _ in range(stages)]
         waits = max(stages - 1, 1)
@@ -104,8 +121,18 @@ def skeleton_plan(runs: list[RunHistory], rounds: list[int]) -> SkeletonInput:
         plan.append(
             SkeletonRun(
                 stages=[
-                    Stage(updates=u, activities=a, local_activities=la, cancelled_timers=c, timers=f)
-                    for u, a, la, c, f in zip(updates, activities, local_activities, cancelled, fired, strict=True)
+                    Stage(
+                        updates=u,
+                        activities=a,
+                        local_activities=la,
+                        answered_after_local_activity=w,
+                        upserts=up,
+                        cancelled_timers=c,
+                        timers=f,
+                    )
+                    for u, a, la, w, up, c, f in zip(
+                        updates, activities, local_activities, answered_after, upserts, cancelled, fired, strict=True
+                    )
                 ]
             )
         )
@@ -118,6 +145,7 @@ def idle_skeleton_plan(open_partnership: RunHistory) -> SkeletonInput:
         updates=2,
         activities=open_partnership.counts["activities"],
         local_activities=open_partnership.counts["local_activities"],
+        answered_after_local_activity=open_partnership.counts["updates_answered_after_local_activity"],
         timers=[IDLE_SECONDS],
     )
     return SkeletonInput(runs=[SkeletonRun(stages=[stage])])
@@ -173,6 +201,12 @@ class UpdateLatency:
 
 
 @dataclass
+class EarlierFloor:
+    seconds: float
+    updates: UpdateLatency
+
+
+@dataclass
 class Throughput:
     lifecycles: int
     concurrency: int
@@ -187,6 +221,9 @@ class Throughput:
     # The shortest deadline the driver can miss while it waits on the server: a charter expires
     # unsigned this long after it starts (both signatures must land before).
     shortest_deadline_seconds: float
+    # The floor that answers every Update before its local activities, in the same run (shown
+    # beside the targets, which are against the floor that waits as the engine's acts do).
+    earlier_floor: EarlierFloor | None = None
 
     @property
     def update_p95_ratio(self) -> float:
@@ -209,6 +246,21 @@ class Throughput:
     @property
     def ratio(self) -> float:
         return self.lifecycles_per_second / self.skeletons_per_second
+
+    @property
+    def earlier_floor_per_second(self) -> float:
+        return self.lifecycles / self.earlier_floor.seconds if self.earlier_floor else math.nan
+
+    @property
+    def ratio_to_earlier_floor(self) -> float:
+        return self.lifecycles_per_second / self.earlier_floor_per_second
+
+    @property
+    def update_p95_ratio_to_earlier_floor(self) -> float:
+        if self.earlier_floor is None:
+            return math.nan
+        p95 = self.earlier_floor.updates.p95
+        return self.engine_updates.p95 / p95 if p95 else math.inf
 
 
 async def reference_lifecycle(client: Client, worker: WorkerProcess, scale: TimeScale, qbrs: int) -> list[RunHistory]:
@@ -237,13 +289,24 @@ async def lifecycles_vs_floor(
     concurrency: int,
     scale: TimeScale,
     qbrs: int,
+    earlier_plan: SkeletonInput | None = None,
 ) -> tuple[Throughput, list[tuple[str, str]]]:
+    """The engine's lifecycles, then as many of the floor's, then (with `earlier_plan`) as many
+    of the earlier floor's, each burst `concurrency` at a time on its own."""
     anomalies = drive.Anomalies()
-    engine_stats, skeleton_stats = drive.reset_stats(client)
+    engine_stats, skeleton_stats, earlier_stats = drive.reset_stats(client)
     lifecycle_seconds, lifecycles = await bounded(
         count, concurrency, lambda: drive.full_lifecycle(client, engine.task_queue, scale, qbrs, anomalies)
     )
     skeleton_seconds, _ = await bounded(count, concurrency, lambda: drive.full_skeleton(client, floor.task_queue, plan))
+    earlier = None
+    if earlier_plan is not None:
+        earlier_seconds, _ = await bounded(
+            count,
+            concurrency,
+            lambda: drive.full_skeleton(client, floor.task_queue, earlier_plan, drive.EARLIER_FLOOR),
+        )
+        earlier = EarlierFloor(seconds=earlier_seconds, updates=UpdateLatency.of(earlier_stats))
     figures = Throughput(
         lifecycles=count,
         concurrency=concurrency,
@@ -256,6 +319,7 @@ async def lifecycles_vs_floor(
         engine_updates=UpdateLatency.of(engine_stats),
         skeleton_updates=UpdateLatency.of(skeleton_stats),
         shortest_deadline_seconds=shortest_deadline(scale),
+        earlier_floor=earlier,
     )
     return figures, lifecycles
 

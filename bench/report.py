@@ -106,6 +106,8 @@ def print_table(results: Results, console: Console) -> None:
             "0 failed",
             _verdict(e.errors == e.failed == f.errors == f.failed == 0),
         )
+        for row in earlier_floor_rows(t):
+            table.add_row(*row)
         window = "" if t.review_window_seconds is None else f", review window {t.review_window_seconds:g} s"
         table.add_row(
             f"  shortest deadline the driver could miss ({t.shortest_deadline_seconds:.0f} s{window}) / slowest Update",
@@ -204,6 +206,32 @@ def print_table(results: Results, console: Console) -> None:
     )
 
 
+def earlier_floor_rows(t: Throughput) -> list[tuple[str, str, str, str, str, str]]:
+    """The engine against the floor that answers every Update before its local activities:
+    shown beside the targets, not judged (the engine answers an act once it is recorded)."""
+    if t.earlier_floor is None:
+        return []
+    e, f = t.engine_updates, t.earlier_floor.updates
+    return [
+        (
+            "  earlier floor (answers every Update before its local activities): lifecycles/s",
+            f"{t.lifecycles_per_second:.2f}",
+            f"{t.earlier_floor_per_second:.2f}",
+            f"{t.ratio_to_earlier_floor:.2f}",
+            "",
+            "",
+        ),
+        (
+            "  earlier floor: Update p95 (p50 / max)",
+            f"{e.p95:.2f} s",
+            f"{f.p95:.2f} s ({f.p50:.2f} / {f.max:.2f})",
+            f"{t.update_p95_ratio_to_earlier_floor:.2f}",
+            "",
+            "",
+        ),
+    ]
+
+
 def _p50_max(latency: UpdateLatency) -> str:
     return f"{latency.p50:.2f} / {latency.max:.2f} s"
 
@@ -243,6 +271,15 @@ def as_json(results: Results) -> dict[str, Any]:
             "update_p95_met": t.update_p95_ratio <= MAX_UPDATE_P95_RATIO,
             "deadline_margin": t.deadline_margin,
             "deadline_margin_target": MIN_DEADLINE_MARGIN,
+            "earlier_floor": None
+            if t.earlier_floor is None
+            else {
+                "seconds": t.earlier_floor.seconds,
+                "per_second": t.earlier_floor_per_second,
+                "ratio": t.ratio_to_earlier_floor,
+                "updates": vars(t.earlier_floor.updates),
+                "update_p95_ratio": t.update_p95_ratio_to_earlier_floor,
+            },
         }
     if h is not None:
         figures["history"] = {

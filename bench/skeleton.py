@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from partnerships.engine.visibility import STEP
+    from partnerships.engine.visibility import OVERDUE_TASKS, STEP
 
 # The floor's activities are as quick to time out as the engine's: a fair retry behaviour.
 ACTIVITY_TIMEOUT = timedelta(seconds=10)
@@ -26,6 +26,12 @@ class Stage(BaseModel):
     updates: int = Field(ge=0)
     activities: int = Field(ge=0)
     local_activities: int = Field(default=0, ge=0)
+    # Of the stage's Updates, how many are answered by a workflow task that runs one of its local
+    # activities (and so wait for it), as the engine answers an act once its record is written.
+    answered_after_local_activity: int = Field(default=0, ge=0)
+    # Search-attribute upserts besides the stage's marker, each in a workflow task of its own where
+    # it can (an Update's, a fired timer's), as the engine shows each change of a partnership's status.
+    upserts: int = Field(default=0, ge=0)
     # Started before the stage's Updates and cancelled after them: the engine's deadlines that people beat.
     cancelled_timers: int = Field(default=0, ge=0)
     # Waited out, one after the other: the engine's phase timers.
@@ -55,6 +61,9 @@ def do_nothing(stage: int) -> int:
 class SkeletonWorkflow:
     def __init__(self) -> None:
         self._received = 0
+        self._answers_after_local_activity = 0
+        self._upserts_left = 0
+        self._upserted = 0
 
     @workflow.run
     async def run(self, plan: SkeletonInput) -> int:
@@ -63,6 +72,9 @@ class SkeletonWorkflow:
             # The same signal to the driver as the engine's: a search attribute it can see with describe().
             workflow.upsert_search_attributes([STEP.value_set(stage_marker(plan.run_index, index))])
             expected += stage.updates
+            answered_after = min(stage.answered_after_local_activity, stage.updates, stage.local_activities)
+            self._answers_after_local_activity = answered_after
+            self._upserts_left = stage.upserts
             # Deadlines set while waiting for people and cancelled when they act, as the engine's are.
             deadlines = [self._start_timer() for _ in range(stage.cancelled_timers)]
             await self._updates_received(expected)
@@ -70,12 +82,15 @@ class SkeletonWorkflow:
                 deadline.cancel()
             for _ in range(stage.activities):
                 await workflow.execute_activity(do_nothing, index, start_to_close_timeout=ACTIVITY_TIMEOUT)
-            for _ in range(stage.local_activities):
-                await workflow.execute_local_activity(do_nothing, index, start_to_close_timeout=ACTIVITY_TIMEOUT)
+            for _ in range(stage.local_activities - answered_after):
+                await _local_activity(index)
             for seconds in stage.timers:
                 await workflow.sleep(timedelta(seconds=seconds))
+                self._show_a_change()
+            while self._upserts_left > 0:
+                self._show_a_change()
+        await workflow.wait_condition(workflow.all_handlers_finished)
         if plan.run_index + 1 < len(plan.runs):
-            await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(SkeletonInput(runs=plan.runs, run_index=plan.run_index + 1))
         return self._received
 
@@ -86,7 +101,22 @@ class SkeletonWorkflow:
     async def _updates_received(self, count: int) -> None:
         await workflow.wait_condition(lambda: self._received >= count)
 
+    def _show_a_change(self) -> None:
+        if self._upserts_left > 0:
+            self._upserts_left -= 1
+            self._upserted += 1
+            workflow.upsert_search_attributes([OVERDUE_TASKS.value_set(self._upserted)])
+
     @workflow.update
-    def step(self, number: int) -> int:
+    async def step(self, number: int) -> int:
         self._received += 1
-        return self._received
+        received = self._received
+        self._show_a_change()
+        if self._answers_after_local_activity > 0:
+            self._answers_after_local_activity -= 1
+            await _local_activity(number)
+        return received
+
+
+async def _local_activity(argument: int) -> None:
+    await workflow.execute_local_activity(do_nothing, argument, start_to_close_timeout=ACTIVITY_TIMEOUT)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf.any_pb2 import Any as AnyProto
 from temporalio.api.common.v1 import GrpcStatus
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 import bench.__main__ as bench_main
-from bench import drive, measure
+from bench import drive, history, measure
 from partnerships.engine.refusals import refusal
 
 
@@ -136,3 +139,74 @@ def test_a_spent_nonce_on_the_first_attempt_is_a_refusal() -> None:
     spent = WorkflowUpdateFailedError(refusal([f"{drive.SPENT_NONCE}; each request is signed afresh"]))
     with pytest.raises(WorkflowUpdateFailedError):
         _send(FakeHandle(spent))
+
+
+# ------------------------------------------------------------ the floor's shape
+
+HISTORIES = Path(__file__).parents[1] / "histories"
+
+
+def _events(*types: EventType.ValueType, marker: str = history.LOCAL_ACTIVITY_MARKER) -> list[HistoryEvent]:
+    events = []
+    for event_type in types:
+        event = HistoryEvent(event_type=event_type)
+        if event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            event.marker_recorded_event_attributes.marker_name = marker
+        events.append(event)
+    return events
+
+
+TASK_DONE = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+ANSWERED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
+MARKER = EventType.EVENT_TYPE_MARKER_RECORDED
+TIMER = EventType.EVENT_TYPE_TIMER_STARTED
+
+
+def test_an_update_counts_as_waiting_only_when_its_own_workflow_task_ran_a_local_activity() -> None:
+    events = _events(
+        TASK_DONE, ANSWERED, ANSWERED, TIMER,  # two answered by a task with no local activity
+        TASK_DONE, ANSWERED, MARKER,  # one answered after the task's local activity
+        TASK_DONE, MARKER,  # a local activity with no Update
+        TASK_DONE, ANSWERED, MARKER, MARKER,  # the last task of the history counts too
+    )  # fmt: skip
+    assert history.updates_answered_after_local_activity(events) == 2
+    patch_only = _events(TASK_DONE, ANSWERED, MARKER, marker="core_patch")
+    assert history.updates_answered_after_local_activity(patch_only) == 0
+
+
+def test_every_act_of_the_engine_is_answered_by_the_task_that_writes_its_record() -> None:
+    """What the floor copies: in a recorded lifecycle, each Update waits for its step's local activity."""
+    path = HISTORIES / "signing-through-first-qbr.json"
+    events = list(WorkflowHistory.from_json("partnership-any", path.read_text(encoding="utf-8")).events)
+    run = history.summarize(events)
+    assert run.counts["updates"] > 5
+    assert run.counts["updates_answered_after_local_activity"] == run.counts["updates"]
+
+
+def _run(updates: int, local_activities: int, waiting: int, upserts: int = 1) -> history.RunHistory:
+    counts = {
+        "activities": 0,
+        "timers": 0,
+        "updates": updates,
+        "upserts": upserts,
+        "workflow_tasks": 0,
+        "local_activities": local_activities,
+        "updates_answered_after_local_activity": waiting,
+    }
+    return history.RunHistory(events=0, bytes=0, counts=counts, fired_timers=[])
+
+
+def test_the_floor_makes_as_many_updates_wait_for_a_local_activity_and_upserts_as_often_as_the_reference() -> None:
+    runs = [_run(updates=4, local_activities=3, waiting=3, upserts=7), _run(updates=2, local_activities=6, waiting=2)]
+    plan = measure.skeleton_plan(runs, [2, 2, 2])
+    stages = [stage for run in plan.runs for stage in run.stages]
+    assert [s.updates for s in stages] == [2, 2, 2]
+    # No stage makes more Updates wait than it has Updates or local activities.
+    assert [s.answered_after_local_activity for s in stages] == [2, 1, 2]
+    assert all(s.answered_after_local_activity <= min(s.updates, s.local_activities) for s in stages)
+    # Each stage upserts its marker; the reference's other upserts are spread over its stages.
+    assert [s.upserts for s in stages] == [3, 2, 0]
+    earlier = measure.skeleton_plan(runs, [2, 2, 2], earlier=True)
+    assert [s.answered_after_local_activity for r in earlier.runs for s in r.stages] == [0, 0, 0]
+    assert [s.upserts for r in earlier.runs for s in r.stages] == [0, 0, 0]
+    assert [s.local_activities for r in earlier.runs for s in r.stages] == [s.local_activities for s in stages]
