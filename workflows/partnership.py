@@ -101,7 +101,8 @@ class PartnershipWorkflow:
         )
         # Proofs already used, so a signed request cannot be sent twice (engine/proofs.py).
         self._nonces = dict(self._start.recent_nonces)
-        self._shown_attributes = self._search_attribute_fingerprint() if resumed else b""
+        # A continued run starts with its attributes set (continue_as_new passes them on).
+        self._shown_attributes = visibility.search_attribute_updates(self._partnership)[1] if resumed else None
         self._latest = ""
 
     # ------------------------------------------------------------------ run
@@ -403,17 +404,12 @@ class PartnershipWorkflow:
     def _show(self, summary: str) -> None:
         """Make the current state visible now (search attributes, Web UI details); note the read model's row."""
         p = self._partnership
-        fingerprint = self._search_attribute_fingerprint()
-        if fingerprint != self._shown_attributes:
-            workflow.upsert_search_attributes(visibility.search_attribute_updates(p))
-            self._shown_attributes = fingerprint
+        updates, self._shown_attributes = visibility.search_attribute_updates(p, self._shown_attributes)
+        if updates:
+            workflow.upsert_search_attributes(updates)
         self._latest = summary
         workflow.set_current_details(self._details())
         self._journal.note_snapshot(views.snapshot_of(p, workflow.now()))
-
-    def _search_attribute_fingerprint(self) -> bytes:
-        # A digest: every cached partnership keeps one (the updates' text was 1.5 KiB).
-        return views.digest("\n".join(repr(u) for u in visibility.search_attribute_updates(self._partnership)))
 
     def _note_tasks(self, kind: TaskKind, reason: str | None = None) -> None:
         """Tasks from the templates, created with the step; the owners' message lists whatever they made."""

@@ -1,7 +1,7 @@
 """Search attributes: what the Temporal Web UI can filter and sort partnerships by.
 
 Registered on the dev server at start (see `devserver.py`) and in docker-compose;
-upserted by the workflow on every change.
+upserted by the workflow on every change, naming only the attributes that changed.
 """
 
 from __future__ import annotations
@@ -89,12 +89,27 @@ def next_deadline(partnership: Partnership) -> datetime | None:
     return None if due is None else due[1]
 
 
-def search_attribute_updates(partnership: Partnership) -> list[SearchAttributeUpdate]:
-    """The upsert that makes the Web UI show the partnership as it stands now."""
-    return [
+# What a workflow knows it shows: every attribute's value, in `_current_values`' order.
+Shown = tuple[Any, ...]
+_NOT_KNOWN = object()
+
+
+def search_attribute_updates(
+    partnership: Partnership, shown: Shown | None = None
+) -> tuple[list[SearchAttributeUpdate], Shown]:
+    """The upsert that makes the Web UI show the partnership as it stands now, and what it then shows.
+
+    Only the attributes whose value differs from `shown` are sent (all of them when nothing is
+    known to be shown): an upsert that named every attribute was a quarter of a lifecycle's
+    history bytes, written by the server on every change of one of them."""
+    current = _current_values(partnership)
+    before = shown if shown is not None else (_NOT_KNOWN,) * len(current)
+    updates = [
         key.value_unset() if value is None else key.value_set(value)
-        for key, value in _current_values(partnership).items()
+        for (key, value), was in zip(current.items(), before, strict=True)
+        if was is _NOT_KNOWN or value != was
     ]
+    return updates, tuple(current.values())
 
 
 def search_attributes(partnership: Partnership) -> TypedSearchAttributes:
