@@ -1,8 +1,9 @@
 """Temporal's floor: a workflow with the lifecycle's shape and none of its logic.
 
-It makes as many activity calls (regular and local), timers, Updates and continue-as-news as a real
-partnership (the counts come from a real lifecycle's history), so the difference
-in cost between the two is what the engine adds on top of Temporal.
+It makes as many activity calls (regular and local), timers, Updates, search-attribute upserts and
+continue-as-news as a real partnership (the counts come from a real lifecycle's history), and makes
+as many Updates wait for a local activity in their workflow task, so the difference in cost
+between the two is what the engine adds on top of Temporal.
 """
 
 from __future__ import annotations
