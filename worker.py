@@ -19,7 +19,6 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import Messenger, StepRecorder
 from partnerships.adapters.config import Settings
@@ -31,6 +30,7 @@ from partnerships.adapters.templates import MessageTexts, TaskList, load_task_te
 from partnerships.adapters.temporal_client import make_client
 from partnerships.engine.notifier import Notifier, NotifierMisconfigured, NotifierUnavailable
 from partnerships.engine.visibility import register_missing
+from partnerships.engine.workflow_runner import PartnershipSandbox
 from workflows import PartnershipWorkflow
 
 # Activities are short, blocking store and HTTP calls. More threads than this only fight
@@ -43,13 +43,13 @@ ACTIVITY_THREADS = 8
 # each timed-out task was handed out again, redoing its work: a new partnership waited minutes for
 # its first task. Beyond these, tasks wait at the server in order, and nothing is done twice.
 WORKFLOW_TASK_SLOTS = 2 * ACTIVITY_THREADS
-# The sandbox re-imports every module it does not pass through, for every workflow run:
-# with thousands of partnerships open that is most of a worker's memory. Ours hold no
-# mutable globals and do nothing non-deterministic on import, so they are imported once;
-# the sandbox's runtime checks (no clocks, no I/O, no randomness) still apply to them.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "partnerships")
-)
+# Temporal's sandbox, without two of its costs (engine/workflow_runner.py says which).
+WORKFLOW_RUNNER = PartnershipSandbox()
+# How long a thread may keep the GIL while another waits for it (Python's default: 5 ms). A step's
+# activity thread holds the store's writer while its statements run, and after each one waits for
+# the GIL back from the event loop running workflow code: up to 5 ms a statement, every thread
+# queued behind it waiting as long.
+GIL_SWITCH_SECONDS = 0.001
 # How often the worker checks that its SQLite file is still the one it opened.
 STORE_CHECK_SECONDS = 2.0
 # The SDK's default: how long a workflow waits for the worker that cached it before any worker may take it.
@@ -84,6 +84,11 @@ def build_worker(
         max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
         sticky_queue_schedule_to_start_timeout=sticky_timeout or STICKY_TIMEOUT,
     )
+
+
+def tune_process() -> None:
+    """What the worker's process is set to before the worker starts."""
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 
 async def main() -> None:
@@ -162,6 +167,7 @@ async def _watch_store(store: Store, stop: asyncio.Event, vanished: list[StoreVa
 
 
 def run() -> None:
+    tune_process()
     try:
         asyncio.run(main())
         code = 0

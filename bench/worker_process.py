@@ -21,15 +21,16 @@ from bench.skeleton import SkeletonWorkflow, do_nothing
 from partnerships.adapters.config import Settings
 from partnerships.adapters.console import ConsoleNotifier
 from partnerships.adapters.temporal_client import make_client
-from worker import ACTIVITY_THREADS, WORKFLOW_TASK_SLOTS, build_worker
+from worker import ACTIVITY_THREADS, WORKFLOW_RUNNER, WORKFLOW_TASK_SLOTS, build_worker, tune_process
 
 
 def skeleton_worker(client: Client, task_queue: str) -> Worker:
-    # The same activity executor and concurrency as the engine's worker: only the workflow differs.
+    # The same sandbox, activity executor and concurrency as the engine's worker: only the workflow differs.
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[SkeletonWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
         activities=[do_nothing],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--address", required=True)
     parser.add_argument("--database-url", required=True)
     args = parser.parse_args()
+    if args.side == "partnership":
+        tune_process()  # as worker.py runs; the floor keeps Python's defaults, its fastest (2026-12-03)
     # The SDK's own warnings (a failed workflow task, a slow activation) reach the bench's log.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args.side, args.task_queue, args.address, args.database_url))

@@ -23,6 +23,7 @@ from partnerships.domain.vocabulary import WORKFLOW_TYPE, workflow_id_for
 from partnerships.engine.contracts import PartnershipOutcome
 from partnerships.engine.converter import DATA_CONVERTER
 from partnerships.service.audit import audit
+from worker import WORKFLOW_RUNNER
 from workflows import PartnershipWorkflow
 
 HISTORY_DIR = Path(__file__).parents[1] / "histories"
@@ -62,7 +63,8 @@ def test_there_are_recorded_histories_for_every_path() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.name)
 async def test_recorded_history_replays_against_the_current_workflow(path: Path) -> None:
-    replayer = Replayer(workflows=[PartnershipWorkflow], data_converter=DATA_CONVERTER)
+    # On the worker's own sandbox, as a worker taking over a partnership replays it.
+    replayer = Replayer(workflows=[PartnershipWorkflow], data_converter=DATA_CONVERTER, workflow_runner=WORKFLOW_RUNNER)
     await replayer.replay_workflow(_history(path))
 
 
