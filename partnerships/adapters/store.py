@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, inspect, make_url, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -142,8 +144,8 @@ SQLITE_PATIENCE = 30.0
 # each keep one. With SQLAlchemy's default 5, the busy threads' extra connections were opened and
 # closed for every write, a new server process each time (seen in the cluster bench).
 POSTGRES_POOL_SIZE = 10
-# Where a SQLite connection notes the busy timeout and durability its last writer set.
-_SQLITE_WRITE_SETTINGS = "partnerships.write_settings"
+# Where a SQLite connection notes the busy timeout its last writer set.
+_SQLITE_BUSY_TIMEOUT = "partnerships.busy_timeout"
 # PostgreSQL advisory lock held while the schema is created or brought up to date (any fixed number).
 SCHEMA_LOCK = 7_341_205_118
 
@@ -151,15 +153,7 @@ SCHEMA_LOCK = 7_341_205_118
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_PATIENCE})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            # WAL lets the CLI read while the worker writes.
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_PATIENCE * 1000)}")
-            cursor.close()
+        engine = _sqlite_engine(url)
     elif make_url(url).get_backend_name() == "postgresql":
         # Time columns an older release made hold no time zone; PostgreSQL converts into them in
         # the session's zone, which is the server's unless we say: UTC, as every row means it.
@@ -175,6 +169,22 @@ def make_engine(url: str) -> Engine:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         SQLModel.metadata.create_all(connection)
         _add_missing_columns(connection)
+    return engine
+
+
+def _sqlite_engine(url: str, *, durable: bool = True) -> Engine:
+    """Connections to a SQLite file whose commits wait for the disk, or (not `durable`) do not."""
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_PATIENCE})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets the CLI read while the worker writes.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_PATIENCE * 1000)}")
+        cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        cursor.close()
+
     return engine
 
 
@@ -221,6 +231,18 @@ class Store:
         # activity threads that backoff, not the writing, is what a step waits for. Writers
         # in this process queue on a lock instead. Other databases lock rows themselves.
         self._writing = threading.Lock() if engine.dialect.name == "sqlite" else _NoLock()
+        # Writes that need not wait for the disk go through connections made that way, so no
+        # connection is switched back and forth (a statement more, each time, under the lock).
+        self._not_durable = (
+            _sqlite_engine(engine.url.render_as_string(hide_password=False), durable=False)
+            if self._file is not None
+            else None
+        )
+
+    @property
+    def engines(self) -> list[Engine]:
+        """Every engine this store writes through (a SQLite file has two: see `writing`)."""
+        return [self.engine] if self._not_durable is None else [self.engine, self._not_durable]
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -262,7 +284,8 @@ class Store:
         if not self._writing.acquire(timeout=patience):
             raise StoreBusy(f"another writer in this process held the store for {patience:.1f} s")
         try:
-            with self.session() as session:
+            quick = self._not_durable is not None and not durable
+            with Session(self._not_durable if quick else self.engine, expire_on_commit=False) as session:
                 self._begin(session, patience, durable)
                 try:
                     yield session
@@ -274,18 +297,20 @@ class Store:
             self._writing.release()
 
     def _begin(self, session: Session, patience: float, durable: bool) -> None:
-        """How long this transaction waits for another writer's lock, and whether its commit waits for the disk."""
+        """How long this transaction waits for another writer's lock; on PostgreSQL, whether it waits for the disk."""
         milliseconds = max(int(patience * 1000), 1)
         connection = session.connection()
         if self.engine.dialect.name == "sqlite":
             # A pooled connection keeps what its last writer chose (noted in its `info`): set
             # when that differs. SQLite takes it only outside a transaction, which the driver
-            # opens at the first change.
-            chosen = (milliseconds, durable)
-            if connection.info.get(_SQLITE_WRITE_SETTINGS) != chosen:
+            # opens at the first change. An activity's patience is what is left of its deadline,
+            # different at every call: rounded down to a coarse step (never more than it has), so
+            # a connection keeps its setting from one step to the next.
+            coarse = 5000 if milliseconds >= 10_000 else 1000 if milliseconds >= 1000 else 1
+            milliseconds -= milliseconds % coarse
+            if connection.info.get(_SQLITE_BUSY_TIMEOUT) != milliseconds:
                 connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
-                connection.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                connection.info[_SQLITE_WRITE_SETTINGS] = chosen
+                connection.info[_SQLITE_BUSY_TIMEOUT] = milliseconds
         elif self.engine.dialect.name == "postgresql":
             # Only for this transaction: the pooled connection keeps its own settings.
             connection.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
@@ -346,7 +371,13 @@ class Store:
         claim_outbox: bool,
     ) -> list[QueuedMessage]:
         # Statements, not ORM objects: a step is written on every Update's path, and the ORM's
-        # unit of work cost more than the writing (the writer's lock is held meanwhile).
+        # unit of work cost more than the writing (the writer's lock is held meanwhile). The rows
+        # are made before the lock is taken, for the same reason.
+        snapshot = [partnership_values(step.snapshot, step.chain_id)] if step.snapshot is not None else []
+        reviews = [gate_review_values(step.partnership_id, r) for r in step.reviews]
+        task_rows = [task_values(t) for t in tasks]
+        message_rows = [notification_values(m) for m in messages]
+        act_rows = [act_values(step.partnership_id, act) for act in step.acts]
         with self.writing(wait_at_most) as session:
             connection = session.connection()
             existing = connection.execute(
@@ -360,20 +391,14 @@ class Store:
                     f"{step.partnership_id} (started {existing.started_at:%Y-%m-%d}); a slug names one partnership "
                     "for good: start this one under a new slug"
                 )
-            if step.snapshot is not None:
-                _write_rows(connection, PARTNERSHIPS, [partnership_values(step.snapshot, step.chain_id)], replace=True)
-            _write_rows(
-                connection,
-                GATE_REVIEWS,
-                [gate_review_values(step.partnership_id, r) for r in step.reviews],
-                replace=True,
-            )
+            _write_rows(connection, PARTNERSHIPS, snapshot, replace=True)
+            _write_rows(connection, GATE_REVIEWS, reviews, replace=True)
             for closure in step.closed_tasks:
                 _close_tasks(connection, closure)
             # Rows an earlier attempt of this step wrote are kept as they are (a message may be out).
-            _write_rows(connection, TASKS, [task_values(t) for t in tasks])
-            _write_rows(connection, NOTIFICATIONS, [notification_values(m) for m in messages])
-            _write_rows(connection, ACTS, [act_values(step.partnership_id, act) for act in step.acts])
+            _write_rows(connection, TASKS, task_rows)
+            _write_rows(connection, NOTIFICATIONS, message_rows)
+            _write_rows(connection, ACTS, act_rows)
             outbox = [_queued(row) for row in connection.execute(_undelivered(step.partnership_id))]
             if claim_outbox and outbox:
                 connection.execute(
@@ -595,6 +620,20 @@ def _write_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
     if not rows:
         return
     [key] = table.primary_key.columns
+    upsert = _UPSERTS.get(connection.dialect.name)
+    if upsert is not None:
+        # One statement, not a look then a write: a step's statements are what the SQLite writer
+        # holds the store for, each one a wait for the GIL on a busy worker.
+        statement = upsert(table)
+        if replace:
+            columns = [name for name in rows[0] if name != key.name]
+            statement = statement.on_conflict_do_update(
+                index_elements=[key], set_={name: statement.excluded[name] for name in columns}
+            )
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=[key])
+        connection.execute(statement, rows)
+        return
     known = set(connection.execute(select(key).where(key.in_([row[key.name] for row in rows]))).scalars())
     fresh = [row for row in rows if row[key.name] not in known]
     if fresh:
@@ -603,6 +642,10 @@ def _write_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
         for row in rows:
             if row[key.name] in known:
                 connection.execute(update(table).where(key == row[key.name]), row)
+
+
+# INSERT ... ON CONFLICT, where the database has it (both spell it the same in SQLAlchemy).
+_UPSERTS: dict[str, Callable[[Table], Any]] = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 def _undelivered(partnership_id: str, what: Any = NotificationRow) -> Any:

@@ -154,7 +154,8 @@ def test_a_steps_messages_cost_the_store_two_commits_however_many_there_are(
     steps, _ = recorder(settings, store, slack)
     step = crawl_begins()
     commits = []
-    sqlalchemy.event.listen(store.engine, "commit", lambda _connection: commits.append(1))
+    for engine in store.engines:
+        sqlalchemy.event.listen(engine, "commit", lambda _connection: commits.append(1))
 
     ActivityEnvironment().run(steps.record_step, step)
 
@@ -276,7 +277,8 @@ def test_workers_opening_a_new_store_at_the_same_moment_all_start(settings: Sett
 
 
 def test_only_the_delivery_marks_skip_waiting_for_the_disk(store: Store) -> None:
-    """A pooled connection keeps the last writer's setting: every durable write sets it back."""
+    """However durable and quick writes alternate, only the quick ones skip the disk (on SQLite
+    each kind has connections of its own; on PostgreSQL a transaction says so)."""
 
     def waits_for_disk(durable: bool) -> bool:
         with store.writing(durable=durable) as session:
