@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -548,6 +548,10 @@ ExitCriterion = Annotated[
 ]
 
 
+# Where a charter keeps its content hash once worked out.
+_CONTENT_HASH = "content_hash_cached"
+
+
 class Charter(Strict):
     """A partnership charter: what both sides sign before the Crawl pilot can start."""
 
@@ -637,6 +641,21 @@ class Charter(Strict):
     def content_hash(self) -> str:
         """What both sides sign: a SHA-256 of the charter's canonical form (sorted JSON). People's
         keys are left out: they change over the years without changing what was agreed."""
+        # Worked out once per charter: every message a partnership sends carries it (a fifth of the
+        # workflow's own time when it was worked out each time). The charter is frozen; a copy
+        # starts without it (`model_copy`). Kept beside the fields, as a cached_property would be:
+        # pydantic leaves it out of equality and of every dump.
+        cached = self.__dict__.get(_CONTENT_HASH)
+        if cached is None:
+            cached = self.__dict__[_CONTENT_HASH] = self._hash_content()
+        return cached
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop(_CONTENT_HASH, None)
+        return copied
+
+    def _hash_content(self) -> str:
         data = self.model_dump(mode="json")
         for person in people_in(data):
             person.pop("keys", None)

@@ -147,3 +147,14 @@ def test_the_content_hash_changes_with_the_terms_and_not_with_peoples_keys() -> 
     assert charter.content_hash() == same.content_hash()
     assert charter.content_hash() != other.content_hash()
     assert charter.content_hash().startswith("sha256:") and len(charter.content_hash()) == 71
+
+
+def test_a_charter_works_its_hash_out_once_and_a_changed_copy_works_out_its_own() -> None:
+    charter = example_charter()
+    read_again = Charter.model_validate(charter.model_dump())
+    first = charter.content_hash()
+
+    assert charter.content_hash() is first  # kept, not worked out again
+    assert charter == read_again and charter.model_dump() == read_again.model_dump()  # not a field
+    changed = charter.model_copy(update={"slug": "another-partnership"})
+    assert changed.content_hash() == Charter.model_validate(changed.model_dump()).content_hash() != first
