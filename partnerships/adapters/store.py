@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, inspect, make_url, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -620,7 +618,7 @@ def _write_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
     if not rows:
         return
     [key] = table.primary_key.columns
-    upsert = _UPSERTS.get(connection.dialect.name)
+    upsert = _upsert(connection.dialect.name)
     if upsert is not None:
         # One statement, not a look then a write: a step's statements are what the SQLite writer
         # holds the store for, each one a wait for the GIL on a busy worker.
@@ -644,8 +642,20 @@ def _write_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
                 connection.execute(update(table).where(key == row[key.name]), row)
 
 
-# INSERT ... ON CONFLICT, where the database has it (both spell it the same in SQLAlchemy).
-_UPSERTS: dict[str, Callable[[Table], Any]] = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+def _upsert(dialect: str) -> Callable[[Table], Any] | None:
+    """INSERT ... ON CONFLICT, where the database has it (both spell it the same in SQLAlchemy).
+
+    Imported when a step is first written: every CLI command imports this module, and
+    PostgreSQL's dialect alone takes ~50 ms to import."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    return None
 
 
 def _undelivered(partnership_id: str, what: Any = NotificationRow) -> Any:
