@@ -63,8 +63,7 @@ def main() -> None:
     parser.add_argument("--address", required=True)
     parser.add_argument("--database-url", required=True)
     args = parser.parse_args()
-    if args.side == "partnership":
-        tune_process()  # as worker.py runs; the floor keeps Python's defaults, its fastest (2026-12-03)
+    tune_process()  # as worker.py runs, on both sides: only the workflow differs
     # The SDK's own warnings (a failed workflow task, a slow activation) reach the bench's log.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args.side, args.task_queue, args.address, args.database_url))
