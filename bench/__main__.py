@@ -1,8 +1,9 @@
-"""python -m bench [--lifecycles N] [--open M] [--json] [--quick] [--cluster]
+"""python -m bench [--lifecycles N] [--open M] [--pairs K] [--json] [--quick] [--cluster]
 
 One run, on its own Temporal dev server and worker processes:
 1. lifecycles per second against a skeleton workflow with the same Temporal calls (the floor),
-   and the latency of every Update of that burst on both sides;
+   the latency of every Update of that burst on both sides and the CPU each burst cost
+   (with `--pairs K`, K engine-then-floor bursts, the median pair judged);
 2. history size per complete lifecycle and for a partnership 40 quarters into Run;
 3. worker memory per open partnership against per idle skeleton;
 4. `partnerships list --phase walk --json` against the bare visibility query.
@@ -92,20 +93,27 @@ async def throughput_and_history(server: DevServer, store_url: str, options: Opt
         earlier_plan = measure.skeleton_plan(reference, _rounds(), earlier=True)
         skeleton_id, skeleton_run = await measure.drive.full_skeleton(client, floor.task_queue, plan)
         skeleton = await history.chain(client, skeleton_id, skeleton_run)
-        progress(f"{options.lifecycles} lifecycles, then as many of each floor's, {CONCURRENCY} at a time")
-        results.throughput, lifecycles = await measure.lifecycles_vs_floor(
+        times = f" ({options.pairs} times)" if options.pairs > 1 else ""
+        progress(f"{options.lifecycles} lifecycles, then as many of each floor's, {CONCURRENCY} at a time{times}")
+        results.throughput_pairs, lifecycles = await measure.bursts_vs_floor(
             client,
             engine,
             floor,
             plan,
+            pairs=options.pairs,
             count=options.lifecycles,
             concurrency=CONCURRENCY,
             scale=scale,
             qbrs=QBRS_PER_LIFECYCLE,
             earlier_plan=earlier_plan,
+            server_pid=server.process.pid,
         )
-        t = results.throughput
-        progress(f"{t.lifecycles_per_second:.2f} lifecycles/s, {t.skeletons_per_second:.2f} skeletons/s")
+        results.throughput = measure.median_pair(results.throughput_pairs)
+        for t in results.throughput_pairs:
+            progress(
+                f"{t.lifecycles_per_second:.2f} lifecycles/s, {t.skeletons_per_second:.2f} skeletons/s;"
+                f" Update p95 {t.engine_updates.p95:.2f} s vs {t.skeleton_updates.p95:.2f} s"
+            )
         samples = await measure.sample_histories(client, lifecycles, HISTORY_SAMPLE)
         progress(f"one partnership through {options.quarters} quarters of Run")
         long_scale = TimeScale(seconds_per_week=LONG_SECONDS_PER_WEEK, review_window_seconds=REVIEW_WINDOW_SECONDS)
@@ -201,6 +209,12 @@ def main(
     ] = None,
     as_json_: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     quick: Annotated[bool, typer.Option(help="Small numbers: a smoke run in about a minute.")] = False,
+    pairs: Annotated[
+        int,
+        typer.Option(
+            help="Run the engine's burst and then the floor's this many times; the median pair is judged.", min=1
+        ),
+    ] = 1,
     cluster: Annotated[
         bool,
         typer.Option(help="Measure on the running cluster (TEMPORAL_ADDRESS, DATABASE_URL) with two workers a side."),
@@ -212,7 +226,9 @@ def main(
 
         # The cluster has defaults of its own (10,000 open); a number given on the command line wins.
         given = {"lifecycles": lifecycles, "open_": open_}
-        on_cluster(quick=quick, as_json=as_json_, **{name: n for name, n in given.items() if n is not None})
+        on_cluster(
+            quick=quick, as_json=as_json_, pairs=pairs, **{name: n for name, n in given.items() if n is not None}
+        )
         return
     options = Options(
         lifecycles=10 if quick else lifecycles or DEFAULT_LIFECYCLES,
@@ -221,6 +237,7 @@ def main(
         concurrency=CONCURRENCY,
         qbrs=QBRS_PER_LIFECYCLE,
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
+        pairs=pairs,
     )
     results = asyncio.run(benchmark(options))
     if as_json_:

@@ -39,7 +39,7 @@ from temporalio.client import Client
 
 from bench import drive, measure
 from bench.processes import Memory, WorkerProcess, memory_of, worker_process
-from bench.report import Options, Results, by_update, earlier_floor_rows
+from bench.report import Options, Results, by_update, earlier_floor_rows, pairs_row
 from partnerships.adapters.config import Settings
 from partnerships.adapters.temporal_client import make_client
 from partnerships.domain.lifecycle import TimeScale
@@ -154,20 +154,29 @@ async def throughput(client: Client, target: Target, options: Options, results: 
         reference = await measure.reference_lifecycle(client, engine.first, scale, options.qbrs)
         plan = measure.skeleton_plan(reference, drive.lifecycle_rounds(options.qbrs))
         earlier_plan = measure.skeleton_plan(reference, drive.lifecycle_rounds(options.qbrs), earlier=True)
-        progress(f"{options.lifecycles} lifecycles, then as many of each floor's, {options.concurrency} at a time")
-        results.throughput, _ = await measure.lifecycles_vs_floor(
+        times = f" ({options.pairs} times)" if options.pairs > 1 else ""
+        progress(
+            f"{options.lifecycles} lifecycles, then as many of each floor's, {options.concurrency} at a time{times}"
+        )
+        # The CPU figures are left out: each side has two workers here, and the server is the cluster's.
+        results.throughput_pairs, _ = await measure.bursts_vs_floor(
             client,
             engine.first,
             floor.first,
             plan,
+            pairs=options.pairs,
             count=options.lifecycles,
             concurrency=options.concurrency,
             scale=scale,
             qbrs=options.qbrs,
             earlier_plan=earlier_plan,
         )
-        t = results.throughput
-        progress(f"{t.lifecycles_per_second:.2f} lifecycles/s, {t.skeletons_per_second:.2f} skeletons/s")
+        results.throughput = measure.median_pair(results.throughput_pairs)
+        for t in results.throughput_pairs:
+            progress(
+                f"{t.lifecycles_per_second:.2f} lifecycles/s, {t.skeletons_per_second:.2f} skeletons/s;"
+                f" Update p95 {t.engine_updates.p95:.2f} s vs {t.skeleton_updates.p95:.2f} s"
+            )
 
 
 async def open_load(client: Client, target: Target, options: Options, cluster: ClusterResults) -> None:
@@ -308,6 +317,8 @@ def print_table(cluster: ClusterResults, console: Console) -> None:
             _verdict(t.update_p95_ratio <= MAX_UPDATE_P95_RATIO),
         )
         table.add_row("  p95 of each Update (count)", by_update(e), by_update(f), "", "", "")
+        if len(results.throughput_pairs) > 1:
+            table.add_row(*pairs_row(results.throughput_pairs))
         for row in earlier_floor_rows(t):
             table.add_row(*row)
         table.add_row(
@@ -388,7 +399,9 @@ def cluster_json(cluster: ClusterResults) -> dict[str, Any]:
     return figures
 
 
-def main(*, quick: bool, as_json: bool, lifecycles: int = DEFAULT_LIFECYCLES, open_: int = DEFAULT_OPEN) -> None:
+def main(
+    *, quick: bool, as_json: bool, pairs: int = 1, lifecycles: int = DEFAULT_LIFECYCLES, open_: int = DEFAULT_OPEN
+) -> None:
     main_module = _main()
     options = Options(
         lifecycles=10 if quick else lifecycles,
@@ -397,6 +410,7 @@ def main(*, quick: bool, as_json: bool, lifecycles: int = DEFAULT_LIFECYCLES, op
         concurrency=main_module.CONCURRENCY,
         qbrs=main_module.QBRS_PER_LIFECYCLE,
         max_cached_workflows=main_module.MAX_CACHED_WORKFLOWS,
+        pairs=pairs,
     )
     cluster = asyncio.run(benchmark(options))
     if as_json:

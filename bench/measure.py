@@ -22,7 +22,7 @@ from temporalio.client import Client
 from bench import drive, history
 from bench.bare_list import bare_rows
 from bench.history import RunHistory
-from bench.processes import Memory, WorkerProcess
+from bench.processes import Memory, WorkerProcess, cpu_seconds
 from bench.skeleton import SkeletonInput, SkeletonRun, Stage
 from partnerships.adapters.config import REPO_ROOT
 from partnerships.cli.render import rows_as_json
@@ -207,6 +207,39 @@ class EarlierFloor:
 
 
 @dataclass
+class BurstCpu:
+    worker_seconds: float | None
+    server_seconds: float | None
+
+
+class CpuMeter:
+    """CPU seconds a worker process and the server spend from `start` to `stop` (Linux /proc)."""
+
+    def __init__(self, worker: WorkerProcess, server_pid: int | None) -> None:
+        self._worker, self._server_pid = worker, server_pid
+        self._pid = 0
+        self._worker_at: float | None = None
+        self._server_at: float | None = None
+
+    def start(self) -> None:
+        self._pid = self._worker.pid
+        self._worker_at = cpu_seconds(self._pid)
+        self._server_at = None if self._server_pid is None else cpu_seconds(self._server_pid)
+
+    def stop(self) -> BurstCpu:
+        # A worker replaced during the burst (bench.processes._supervise) took CPU this one cannot see.
+        same_worker = self._worker.pid == self._pid
+        return BurstCpu(
+            worker_seconds=_spent(self._worker_at, cpu_seconds(self._pid)) if same_worker else None,
+            server_seconds=None if self._server_pid is None else _spent(self._server_at, cpu_seconds(self._server_pid)),
+        )
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+@dataclass
 class Throughput:
     lifecycles: int
     concurrency: int
@@ -224,6 +257,10 @@ class Throughput:
     # The floor that answers every Update before its local activities, in the same run (shown
     # beside the targets, which are against the floor that waits as the engine's acts do).
     earlier_floor: EarlierFloor | None = None
+    # CPU seconds each burst cost its worker process and the server: what the latency ratio
+    # follows once the machine is busy. None where a process is not the bench's to read.
+    engine_cpu: BurstCpu | None = None
+    floor_cpu: BurstCpu | None = None
 
     @property
     def update_p95_ratio(self) -> float:
@@ -290,15 +327,24 @@ async def lifecycles_vs_floor(
     scale: TimeScale,
     qbrs: int,
     earlier_plan: SkeletonInput | None = None,
+    server_pid: int | None = None,
 ) -> tuple[Throughput, list[tuple[str, str]]]:
     """The engine's lifecycles, then as many of the floor's, then (with `earlier_plan`) as many
     of the earlier floor's, each burst `concurrency` at a time on its own."""
     anomalies = drive.Anomalies()
     engine_stats, skeleton_stats, earlier_stats = drive.reset_stats(client)
+    # Read only with the bench's own server (`server_pid`), where each side has one worker: on the
+    # cluster the server is shared and each side has two.
+    metered = server_pid is not None
+    engine_meter, floor_meter = CpuMeter(engine, server_pid), CpuMeter(floor, server_pid)
+    engine_meter.start()
     lifecycle_seconds, lifecycles = await bounded(
         count, concurrency, lambda: drive.full_lifecycle(client, engine.task_queue, scale, qbrs, anomalies)
     )
+    engine_cpu = engine_meter.stop()
+    floor_meter.start()
     skeleton_seconds, _ = await bounded(count, concurrency, lambda: drive.full_skeleton(client, floor.task_queue, plan))
+    floor_cpu = floor_meter.stop()
     earlier = None
     if earlier_plan is not None:
         earlier_seconds, _ = await bounded(
@@ -320,8 +366,53 @@ async def lifecycles_vs_floor(
         skeleton_updates=UpdateLatency.of(skeleton_stats),
         shortest_deadline_seconds=shortest_deadline(scale),
         earlier_floor=earlier,
+        engine_cpu=engine_cpu if metered else None,
+        floor_cpu=floor_cpu if metered else None,
     )
     return figures, lifecycles
+
+
+async def bursts_vs_floor(
+    client: Client,
+    engine: WorkerProcess,
+    floor: WorkerProcess,
+    plan: SkeletonInput,
+    *,
+    pairs: int,
+    count: int,
+    concurrency: int,
+    scale: TimeScale,
+    qbrs: int,
+    earlier_plan: SkeletonInput | None = None,
+    server_pid: int | None = None,
+) -> tuple[list[Throughput], list[tuple[str, str]]]:
+    """`lifecycles_vs_floor` `pairs` times on the same workers (the earlier floor in the first
+    pair only): one pair's ratios move with how its lockstep waves happen to line up, so the
+    report judges the median pair. The lifecycles are the first pair's."""
+    figures: list[Throughput] = []
+    lifecycles: list[tuple[str, str]] = []
+    for number in range(pairs):
+        pair, ran = await lifecycles_vs_floor(
+            client,
+            engine,
+            floor,
+            plan,
+            count=count,
+            concurrency=concurrency,
+            scale=scale,
+            qbrs=qbrs,
+            earlier_plan=earlier_plan if number == 0 else None,
+            server_pid=server_pid,
+        )
+        figures.append(pair)
+        lifecycles = lifecycles or ran
+    return figures, lifecycles
+
+
+def median_pair(pairs: list[Throughput]) -> Throughput:
+    """The pair whose Update p95 ratio is the median (the lower middle of an even count)."""
+    ordered = sorted(pairs, key=lambda pair: pair.update_p95_ratio)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 # ------------------------------------------------------------- history

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.history import RunHistory
-from bench.measure import HistorySize, Portfolio, Throughput, UpdateLatency, WorkerMemory
+from bench.measure import BurstCpu, HistorySize, Portfolio, Throughput, UpdateLatency, WorkerMemory
 from bench.processes import RESTARTS
 
 # The issue's targets.
@@ -35,12 +35,15 @@ class Options:
     concurrency: int
     qbrs: int
     max_cached_workflows: int
+    pairs: int = 1
 
 
 @dataclass
 class Results:
     options: Options
+    # The pair judged: the median of `throughput_pairs` by Update p95 ratio.
     throughput: Throughput | None = None
+    throughput_pairs: list[Throughput] = field(default_factory=list)
     history: HistorySize | None = None
     memory: WorkerMemory | None = None
     open_history: RunHistory | None = None
@@ -96,6 +99,10 @@ def print_table(results: Results, console: Console) -> None:
             _verdict(t.update_p95_ratio <= MAX_UPDATE_P95_RATIO),
         )
         table.add_row("  p50 / max", _p50_max(e), _p50_max(f), "", "", "")
+        if len(results.throughput_pairs) > 1:
+            table.add_row(*pairs_row(results.throughput_pairs))
+        if t.engine_cpu and t.floor_cpu:
+            table.add_row(*cpu_row(t))
         table.add_row("  p95 of each Update (count)", by_update(e), by_update(f), "", "", "")
         table.add_row(
             "  attempts sent again (timed out / workflow not ready) / refused / failed in handler / no outcome"
@@ -232,6 +239,43 @@ def earlier_floor_rows(t: Throughput) -> list[tuple[str, str, str, str, str, str
     ]
 
 
+def pairs_row(pairs: list[Throughput]) -> tuple[str, str, str, str, str, str]:
+    """Every pair's ratios, in the order run: the rows above are the median pair's."""
+    p95_ratios = ", ".join(f"{pair.update_p95_ratio:.2f}" for pair in pairs)
+    throughput_ratios = ", ".join(f"{pair.ratio:.2f}" for pair in pairs)
+    return (
+        f"  {len(pairs)} pairs of bursts, engine then floor: Update p95 ratio; lifecycles/s ratio"
+        " (the rows above are the median pair's)",
+        "\n".join(f"{pair.engine_updates.p95:.2f} s" for pair in pairs),
+        "\n".join(f"{pair.skeleton_updates.p95:.2f} s" for pair in pairs),
+        f"{p95_ratios} (median {statistics.median(p.update_p95_ratio for p in pairs):.2f});"
+        f" {throughput_ratios} (median {statistics.median(p.ratio for p in pairs):.2f})",
+        "",
+        "",
+    )
+
+
+def cpu_row(t: Throughput) -> tuple[str, str, str, str, str, str]:
+    e, f = t.engine_cpu, t.floor_cpu
+    assert e is not None and f is not None
+
+    def per_lifecycle(cpu: BurstCpu) -> str:
+        def each(seconds: float | None) -> str:
+            return "?" if seconds is None else f"{seconds / t.lifecycles * 1000:.0f}"
+
+        return f"{each(cpu.worker_seconds)} / {each(cpu.server_seconds)} ms"
+
+    ratio = f"{e.worker_seconds / f.worker_seconds:.2f}" if e.worker_seconds and f.worker_seconds else ""
+    return (
+        "  CPU per lifecycle in the burst: worker process / Temporal server",
+        per_lifecycle(e),
+        per_lifecycle(f),
+        ratio,
+        "",
+        "",
+    )
+
+
 def _p50_max(latency: UpdateLatency) -> str:
     return f"{latency.p50:.2f} / {latency.max:.2f} s"
 
@@ -257,6 +301,17 @@ def as_json(results: Results) -> dict[str, Any]:
     figures["worker_restarts"] = list(RESTARTS)
     figures["options"] = vars(results.options)
     if t is not None:
+        figures["throughput_pairs"] = [
+            {
+                "update_p95_ratio": pair.update_p95_ratio,
+                "ratio": pair.ratio,
+                "engine_update_p95": pair.engine_updates.p95,
+                "skeleton_update_p95": pair.skeleton_updates.p95,
+                "engine_cpu": None if pair.engine_cpu is None else vars(pair.engine_cpu),
+                "floor_cpu": None if pair.floor_cpu is None else vars(pair.floor_cpu),
+            }
+            for pair in results.throughput_pairs
+        ]
         figures["throughput"] = {
             **vars(t),
             "lifecycles_per_second": t.lifecycles_per_second,
@@ -266,6 +321,8 @@ def as_json(results: Results) -> dict[str, Any]:
             "met": t.ratio >= MIN_THROUGHPUT_RATIO,
             "engine_updates": vars(t.engine_updates),
             "skeleton_updates": vars(t.skeleton_updates),
+            "engine_cpu": None if t.engine_cpu is None else vars(t.engine_cpu),
+            "floor_cpu": None if t.floor_cpu is None else vars(t.floor_cpu),
             "update_p95_ratio": t.update_p95_ratio,
             "update_p95_target": MAX_UPDATE_P95_RATIO,
             "update_p95_met": t.update_p95_ratio <= MAX_UPDATE_P95_RATIO,

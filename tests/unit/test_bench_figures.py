@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 import bench.__main__ as bench_main
-from bench import drive, history, measure
+from bench import drive, history, measure, processes, report
 from partnerships.engine.refusals import refusal
 
 
@@ -113,6 +115,47 @@ def test_latency_percentiles_are_nearest_rank() -> None:
     stats = drive.UpdateStats(latencies=[0.1, 0.2, 0.3, 4.0], timeouts=2)
     latency = measure.UpdateLatency.of(stats)
     assert (latency.count, latency.p50, latency.max, latency.timeouts) == (4, 0.2, 4.0, 2)
+
+
+def _pair(engine_p95: float, floor_p95: float) -> measure.Throughput:
+    def latency(p95: float) -> measure.UpdateLatency:
+        return measure.UpdateLatency.of(drive.UpdateStats(latencies=[p95]))
+
+    return measure.Throughput(
+        lifecycles=10,
+        concurrency=5,
+        seconds_per_week=0.5,
+        review_window_seconds=60,
+        lifecycle_seconds=20,
+        skeleton_seconds=10,
+        refused_decisions=0,
+        policy_first=0,
+        engine_updates=latency(engine_p95),
+        skeleton_updates=latency(floor_p95),
+        shortest_deadline_seconds=120,
+    )
+
+
+def test_the_pair_judged_is_the_one_with_the_median_update_p95_ratio() -> None:
+    low, middle, high = _pair(1.0, 1.0), _pair(1.4, 1.0), _pair(3.0, 1.0)
+    assert measure.median_pair([high, low, middle]) is middle
+    assert measure.median_pair([high, low]) is low  # an even count: the lower middle, not the worse
+    assert measure.median_pair([high]) is high
+
+
+def test_every_pair_s_ratios_are_reported_in_the_order_run() -> None:
+    row = report.pairs_row([_pair(3.0, 1.0), _pair(1.0, 1.0), _pair(1.4, 1.0)])
+    assert row[3] == "3.00, 1.00, 1.40 (median 1.40); 0.50, 0.50, 0.50 (median 0.50)"
+
+
+def test_the_cpu_a_process_spends_is_read_from_proc() -> None:
+    before = processes.cpu_seconds(os.getpid())
+    spin_until = time.process_time() + 0.05  # CPU time, not wall time: a busy machine only makes this longer
+    while time.process_time() < spin_until:
+        pass
+    after = processes.cpu_seconds(os.getpid())
+    assert before is not None and after is not None and after > before
+    assert processes.cpu_seconds(2**22 + 1) is None  # above Linux's largest pid: no such process
 
 
 def test_the_default_deadlines_outlast_a_slow_update_under_load() -> None:
