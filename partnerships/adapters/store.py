@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, event, func, insert, inspect, make_url, text, update
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -378,11 +380,7 @@ class Store:
         act_rows = [act_values(step.partnership_id, act) for act in step.acts]
         with self.writing(wait_at_most) as session:
             connection = session.connection()
-            existing = connection.execute(
-                select(PARTNERSHIPS.c.slug, PARTNERSHIPS.c.started_at, PARTNERSHIPS.c.chain_id).where(
-                    PARTNERSHIPS.c.id == step.partnership_id
-                )
-            ).first()
+            existing = connection.execute(_PARTNERSHIP_CHAIN, {"partnership_id": step.partnership_id}).first()
             if existing is not None and existing.chain_id not in (None, step.chain_id):
                 raise SlugTaken(
                     f"the store already holds an earlier partnership '{existing.slug}' with workflow id "
@@ -397,13 +395,9 @@ class Store:
             _write_rows(connection, TASKS, task_rows)
             _write_rows(connection, NOTIFICATIONS, message_rows)
             _write_rows(connection, ACTS, act_rows)
-            outbox = [_queued(row) for row in connection.execute(_undelivered(step.partnership_id))]
+            outbox = [_queued(row) for row in connection.execute(_OUTBOX, {"partnership_id": step.partnership_id})]
             if claim_outbox and outbox:
-                connection.execute(
-                    update(NOTIFICATIONS)
-                    .where(NOTIFICATIONS.c.key.in_([m.key for m in outbox]))
-                    .values(attempts=NOTIFICATIONS.c.attempts + 1)
-                )
+                connection.execute(_CLAIM_FOR_DELIVERY, {"key_in": [m.key for m in outbox]})
                 for message in outbox:
                     message.attempts += 1
             session.commit()
@@ -454,10 +448,7 @@ class Store:
             connection = session.connection()
             if delivered:
                 connection.execute(
-                    update(NOTIFICATIONS)
-                    .where(NOTIFICATIONS.c.key == bindparam("done_key"))
-                    .values(status="delivered", delivery_ref=bindparam("done_ref"), delivered_at=bindparam("done_at")),
-                    [{"done_key": d.key, "done_ref": d.reference, "done_at": d.at} for d in delivered],
+                    _MARK_DELIVERED, [{"done_key": d.key, "done_ref": d.reference, "done_at": d.at} for d in delivered]
                 )
             if untried:
                 connection.execute(
@@ -618,19 +609,10 @@ def _write_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
     if not rows:
         return
     [key] = table.primary_key.columns
-    upsert = _upsert(connection.dialect.name)
-    if upsert is not None:
+    if _upsert(connection.dialect.name) is not None:
         # One statement, not a look then a write: a step's statements are what the SQLite writer
         # holds the store for, each one a wait for the GIL on a busy worker.
-        statement = upsert(table)
-        if replace:
-            columns = [name for name in rows[0] if name != key.name]
-            statement = statement.on_conflict_do_update(
-                index_elements=[key], set_={name: statement.excluded[name] for name in columns}
-            )
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=[key])
-        connection.execute(statement, rows)
+        connection.execute(_upsert_statement(connection.dialect.name, table, tuple(rows[0]) if replace else None), rows)
         return
     known = set(connection.execute(select(key).where(key.in_([row[key.name] for row in rows]))).scalars())
     fresh = [row for row in rows if row[key.name] not in known]
@@ -640,6 +622,22 @@ def _write_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
         for row in rows:
             if row[key.name] in known:
                 connection.execute(update(table).where(key == row[key.name]), row)
+
+
+@lru_cache(maxsize=64)
+def _upsert_statement(dialect: str, table: Table, replacing: tuple[str, ...] | None) -> Any:
+    """The table's INSERT ... ON CONFLICT: keeping the row there (`replacing` None), or writing the
+    named columns over it. Made once: building a statement cost more than running it."""
+    upsert = _upsert(dialect)
+    assert upsert is not None
+    [key] = table.primary_key.columns
+    statement = upsert(table)
+    if replacing is None:
+        return statement.on_conflict_do_nothing(index_elements=[key])
+    columns = [name for name in replacing if name != key.name]
+    return statement.on_conflict_do_update(
+        index_elements=[key], set_={name: statement.excluded[name] for name in columns}
+    )
 
 
 def _upsert(dialect: str) -> Callable[[Table], Any] | None:
@@ -704,10 +702,38 @@ def _close_tasks(connection: Connection, closure: CloseTasksInput) -> None:
     """Close the open ones among the named tasks; a task already closed keeps how it was closed."""
     if closure.task_ids:
         connection.execute(
-            update(TASKS)
-            .where(TASKS.c.id.in_(closure.task_ids), TASKS.c.status == "open")
-            .values(status=closure.status, closed_at=closure.at, closed_by=closure.by)
+            _CLOSE_OPEN_TASKS,
+            {"id_in": closure.task_ids, "status": closure.status, "closed_at": closure.at, "closed_by": closure.by},
         )
+
+
+# The statements on a step's path, made once (building one costs about what running it does;
+# sqlalchemy's select: sqlmodel's takes models, not tables):
+# the partnership a workflow id names, its outbox oldest first, the outbox claimed for delivery,
+# a delivery marked, tasks closed. A list of keys is bound as `<key column>_in`.
+_PARTNERSHIP_CHAIN = core_select(PARTNERSHIPS.c.slug, PARTNERSHIPS.c.started_at, PARTNERSHIPS.c.chain_id).where(
+    PARTNERSHIPS.c.id == bindparam("partnership_id")
+)
+_OUTBOX = (
+    core_select(NOTIFICATIONS)
+    .where(NOTIFICATIONS.c.partnership_id == bindparam("partnership_id"), NOTIFICATIONS.c.status != "delivered")
+    .order_by(NOTIFICATIONS.c.created_at, NOTIFICATIONS.c.key)
+)
+_CLAIM_FOR_DELIVERY = (
+    update(NOTIFICATIONS)
+    .where(NOTIFICATIONS.c.key.in_(bindparam("key_in", expanding=True)))
+    .values(attempts=NOTIFICATIONS.c.attempts + 1)
+)
+_MARK_DELIVERED = (
+    update(NOTIFICATIONS)
+    .where(NOTIFICATIONS.c.key == bindparam("done_key"))
+    .values(status="delivered", delivery_ref=bindparam("done_ref"), delivered_at=bindparam("done_at"))
+)
+_CLOSE_OPEN_TASKS = (
+    update(TASKS)
+    .where(TASKS.c.id.in_(bindparam("id_in", expanding=True)), TASKS.c.status == "open")
+    .values(status=bindparam("status"), closed_at=bindparam("closed_at"), closed_by=bindparam("closed_by"))
+)
 
 
 def _is_lock_timeout(error: OperationalError) -> bool:

@@ -67,9 +67,13 @@ class CrashingStore(Store):
         ]
         # Rows an UPDATE picks by key (`key IN (...)`: the outbox claimed, tasks closed), as the
         # ORM's dirty rows were: a step tried again claims the messages its first attempt wrote.
+        # In the statement, or bound when it runs (the store's prebuilt ones: `<key>_in`).
         for name, value in statement.compile().params.items():
             if name == key.name or name.startswith(f"{key.name}_"):
                 keys += value if isinstance(value, list | tuple) else [value]
+        for values in rows:
+            if isinstance(values, dict):
+                keys += [one for name, v in values.items() if name.startswith(f"{key.name}_") for one in v]
         written += [(ROW_TYPES[table.name], str(one)) for one in keys if one is not None]
 
     def _note_flush(self, session: Session, _context: Any, _instances: Any) -> None:
