@@ -410,9 +410,9 @@ async def bursts_vs_floor(
 
 
 def median_pair(pairs: list[Throughput]) -> Throughput:
-    """The pair whose Update p95 ratio is the median (the lower middle of an even count)."""
+    """The pair whose Update p95 ratio is the median (of an even count, the worse middle one)."""
     ordered = sorted(pairs, key=lambda pair: pair.update_p95_ratio)
-    return ordered[(len(ordered) - 1) // 2]
+    return ordered[len(ordered) // 2]
 
 
 # ------------------------------------------------------------- history

@@ -139,13 +139,16 @@ def _pair(engine_p95: float, floor_p95: float) -> measure.Throughput:
 def test_the_pair_judged_is_the_one_with_the_median_update_p95_ratio() -> None:
     low, middle, high = _pair(1.0, 1.0), _pair(1.4, 1.0), _pair(3.0, 1.0)
     assert measure.median_pair([high, low, middle]) is middle
-    assert measure.median_pair([high, low]) is low  # an even count: the lower middle, not the worse
+    assert measure.median_pair([high, low]) is high  # an even count: the worse middle one, not the better
     assert measure.median_pair([high]) is high
 
 
 def test_every_pair_s_ratios_are_reported_in_the_order_run() -> None:
     row = report.pairs_row([_pair(3.0, 1.0), _pair(1.0, 1.0), _pair(1.4, 1.0)])
     assert row[3] == "3.00, 1.00, 1.40 (median 1.40); 0.50, 0.50, 0.50 (median 0.50)"
+    assert (
+        report.pairs_row([_pair(1.0, 1.0), _pair(2.0, 1.0)])[3] == "1.00, 2.00 (median 2.00); 0.50, 0.50 (median 0.50)"
+    )
 
 
 def test_the_cpu_a_process_spends_is_read_from_proc() -> None:
