@@ -658,11 +658,7 @@ def _upsert(dialect: str) -> Callable[[Table], Any] | None:
 
 def _undelivered(partnership_id: str, what: Any = NotificationRow) -> Any:
     """The partnership's outbox rows (or `what` of them) not delivered yet, oldest first: the order they go out in."""
-    return (
-        select(what)
-        .where(NotificationRow.partnership_id == partnership_id, NotificationRow.status != "delivered")
-        .order_by(col(NotificationRow.created_at), col(NotificationRow.key))
-    )
+    return select(what).where(*_UNDELIVERED).order_by(*_OLDEST_FIRST).params(partnership_id=partnership_id)
 
 
 def _queued(row: Any) -> QueuedMessage:
@@ -711,14 +707,13 @@ def _close_tasks(connection: Connection, closure: CloseTasksInput) -> None:
 # sqlalchemy's select: sqlmodel's takes models, not tables):
 # the partnership a workflow id names, its outbox oldest first, the outbox claimed for delivery,
 # a delivery marked, tasks closed. A list of keys is bound as `<key column>_in`.
+# A partnership's outbox: what is not delivered yet (bound: `partnership_id`), in the order it goes out.
+_UNDELIVERED = (NOTIFICATIONS.c.partnership_id == bindparam("partnership_id"), NOTIFICATIONS.c.status != "delivered")
+_OLDEST_FIRST = (NOTIFICATIONS.c.created_at, NOTIFICATIONS.c.key)
 _PARTNERSHIP_CHAIN = core_select(PARTNERSHIPS.c.slug, PARTNERSHIPS.c.started_at, PARTNERSHIPS.c.chain_id).where(
     PARTNERSHIPS.c.id == bindparam("partnership_id")
 )
-_OUTBOX = (
-    core_select(NOTIFICATIONS)
-    .where(NOTIFICATIONS.c.partnership_id == bindparam("partnership_id"), NOTIFICATIONS.c.status != "delivered")
-    .order_by(NOTIFICATIONS.c.created_at, NOTIFICATIONS.c.key)
-)
+_OUTBOX = core_select(NOTIFICATIONS).where(*_UNDELIVERED).order_by(*_OLDEST_FIRST)
 _CLAIM_FOR_DELIVERY = (
     update(NOTIFICATIONS)
     .where(NOTIFICATIONS.c.key.in_(bindparam("key_in", expanding=True)))

@@ -73,7 +73,12 @@ class CrashingStore(Store):
                 keys += value if isinstance(value, list | tuple) else [value]
         for values in rows:
             if isinstance(values, dict):
-                keys += [one for name, v in values.items() if name.startswith(f"{key.name}_") for one in v]
+                keys += [
+                    one
+                    for name, bound in values.items()
+                    if name.startswith(f"{key.name}_") and isinstance(bound, list | tuple)
+                    for one in bound
+                ]
         written += [(ROW_TYPES[table.name], str(one)) for one in keys if one is not None]
 
     def _note_flush(self, session: Session, _context: Any, _instances: Any) -> None:
