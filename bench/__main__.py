@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -26,7 +27,15 @@ import typer
 from rich.console import Console
 
 from bench import drive, history, measure
-from bench.processes import DevServer, dev_server, memory_of, server_log_tail, worker_process
+from bench.processes import (
+    DevServer,
+    StoppedBySignal,
+    dev_server,
+    memory_of,
+    run_to_the_end,
+    server_log_tail,
+    worker_process,
+)
 from bench.report import Options, Results, as_json, print_table
 from partnerships.domain.lifecycle import TimeScale
 
@@ -221,6 +230,16 @@ def main(
     ] = False,
 ) -> None:
     """Measure the engine against Temporal's own floor on this machine."""
+    try:
+        measure_and_print(lifecycles, open_, as_json_, quick, pairs, cluster)
+    except StoppedBySignal as stopped:
+        err.print(f"the bench was {stopped}")
+        raise typer.Exit(128 + signal.SIGTERM) from None
+
+
+def measure_and_print(
+    lifecycles: int | None, open_: int | None, as_json_: bool, quick: bool, pairs: int, cluster: bool
+) -> None:
     if cluster:
         from bench.cluster import main as on_cluster
 
@@ -239,7 +258,7 @@ def main(
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
         pairs=pairs,
     )
-    results = asyncio.run(benchmark(options))
+    results = run_to_the_end(benchmark(options))
     if as_json_:
         sys.stdout.write(json.dumps(as_json(results), indent=2) + "\n")
     else:

@@ -38,7 +38,7 @@ from rich.table import Table
 from temporalio.client import Client
 
 from bench import drive, measure
-from bench.processes import Memory, WorkerProcess, memory_of, worker_process
+from bench.processes import Memory, WorkerProcess, memory_of, run_to_the_end, worker_process
 from bench.report import Options, Results, by_update, earlier_floor_rows, pairs_row
 from partnerships.adapters.config import Settings
 from partnerships.adapters.temporal_client import make_client
@@ -412,7 +412,7 @@ def main(
         max_cached_workflows=main_module.MAX_CACHED_WORKFLOWS,
         pairs=pairs,
     )
-    cluster = asyncio.run(benchmark(options))
+    cluster = run_to_the_end(benchmark(options))
     if as_json:
         sys.stdout.write(json.dumps(cluster_json(cluster), indent=2, default=str) + "\n")
     else:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from temporalio.client import Client
 
@@ -20,6 +23,45 @@ from partnerships.adapters.temporal_client import TemporalUnreachable, make_clie
 SERVER_START_TIMEOUT = 60.0
 WORKER_START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
+
+T = TypeVar("T")
+
+
+class StoppedBySignal(Exception):
+    """The run was stopped from outside (SIGTERM) and cleaned up after itself."""
+
+
+def run_to_the_end(run: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, where SIGTERM (a CI timeout, `kill`) cancels the run as Ctrl-C does: its
+    server and workers are stopped and its workflows terminated on the way out, instead of left
+    loading the machine under the next run's figures."""
+
+    async def cancelled_by_sigterm() -> T:
+        main = asyncio.current_task()
+        assert main is not None
+        stopped: list[bool] = []
+
+        def stop_the_run() -> None:
+            stopped.append(True)
+            main.cancel()
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop_the_run)
+        try:
+            return await run
+        except asyncio.CancelledError:
+            if stopped:
+                raise StoppedBySignal("stopped by SIGTERM; its server and workers were stopped") from None
+            raise
+
+    return asyncio.run(cancelled_by_sigterm())
+
+
+def dies_with_the_bench(command: list[str]) -> list[str]:
+    """The command, made to get SIGTERM when the process that starts it dies, however it died
+    (SIGKILL, a crash), so nothing it started outlives it. Each child has its own session, which
+    keeps signals aimed at the bench's process group away from it meanwhile."""
+    setpriv = shutil.which("setpriv")  # util-linux: on every Debian; without it, a kill may leave orphans
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
 
 
 def free_port() -> int:
@@ -57,7 +99,9 @@ async def dev_server(work_dir: Path) -> AsyncIterator[DevServer]:
     # Its own session, so nothing aimed at the bench's process group reaches it; its output kept,
     # so a server that dies mid-run says why (SERVER_LOG, shown by the error the run ends with).
     log = (work_dir / SERVER_LOG).open("wb")
-    process = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=log, start_new_session=True)
+    process = await asyncio.create_subprocess_exec(
+        *dies_with_the_bench(command), stdout=log, stderr=log, start_new_session=True
+    )
     address = f"127.0.0.1:{port}"
     try:
         client = await _connect_when_up(Settings(TEMPORAL_ADDRESS=address), process)
@@ -125,17 +169,9 @@ class WorkerProcess:
 
 
 async def _spawn(side: str, task_queue: str, address: str, database_url: str) -> asyncio.subprocess.Process:
+    command = [sys.executable, "-m", "bench.worker_process", side, "--task-queue", task_queue]
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.worker_process",
-        side,
-        "--task-queue",
-        task_queue,
-        "--address",
-        address,
-        "--database-url",
-        database_url,
+        *dies_with_the_bench([*command, "--address", address, "--database-url", database_url]),
         cwd=REPO_ROOT,
         stdout=asyncio.subprocess.PIPE,
         start_new_session=True,

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
@@ -67,6 +68,12 @@ def main() -> None:
     # The SDK's own warnings (a failed workflow task, a slow activation) reach the bench's log.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args.side, args.task_queue, args.address, args.database_url))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Stopped cleanly: leave as worker.py does, without the interpreter's finalisation, which the
+    # SDK's native threads can abort ("Fatal Python error: PyGILState_Release" in the bench's log).
+    os._exit(0)
 
 
 if __name__ == "__main__":
