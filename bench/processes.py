@@ -50,7 +50,7 @@ def run_to_the_end(run: Coroutine[Any, Any, T]) -> T:
             return await run
         except asyncio.CancelledError:
             if stopped:
-                raise StoppedBySignal("stopped by SIGTERM; its server and workers were stopped") from None
+                raise StoppedBySignal("stopped by SIGTERM, after stopping what it had started") from None
             raise
 
     return asyncio.run(cancelled_by_sigterm())
