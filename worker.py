@@ -15,6 +15,7 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import NoReturn
 
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -179,11 +180,16 @@ def run() -> None:
         # Logged, so that even this is one JSON line when the logs are JSON.
         logging.exception("the worker stopped on an unexpected error")
         code = 1
+    exit_without_finalising(code)
+
+
+def exit_without_finalising(code: int) -> NoReturn:
+    """Leave once everything is logged and the worker has shut down, without the interpreter's
+    finalisation, which the SDK's native threads can abort (exit -6 and "Fatal Python error:
+    PyGILState_Release" instead of the code)."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    # Everything is logged and the worker has shut down: leave without the interpreter's
-    # finalisation, which the SDK's native threads can abort (exit -6 instead of the code).
     os._exit(code)
 
 

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
@@ -22,7 +21,14 @@ from bench.skeleton import SkeletonWorkflow, do_nothing
 from partnerships.adapters.config import Settings
 from partnerships.adapters.console import ConsoleNotifier
 from partnerships.adapters.temporal_client import make_client
-from worker import ACTIVITY_THREADS, WORKFLOW_RUNNER, WORKFLOW_TASK_SLOTS, build_worker, tune_process
+from worker import (
+    ACTIVITY_THREADS,
+    WORKFLOW_RUNNER,
+    WORKFLOW_TASK_SLOTS,
+    build_worker,
+    exit_without_finalising,
+    tune_process,
+)
 
 
 def skeleton_worker(client: Client, task_queue: str) -> Worker:
@@ -68,12 +74,7 @@ def main() -> None:
     # The SDK's own warnings (a failed workflow task, a slow activation) reach the bench's log.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args.side, args.task_queue, args.address, args.database_url))
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Stopped cleanly: leave as worker.py does, without the interpreter's finalisation, which the
-    # SDK's native threads can abort ("Fatal Python error: PyGILState_Release" in the bench's log).
-    os._exit(0)
+    exit_without_finalising(0)  # as worker.py leaves
 
 
 if __name__ == "__main__":
