@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TASK_QUEUE = "partnerships"
@@ -14,18 +14,31 @@ EMBEDDED_TEMPORAL_ADDRESS = "127.0.0.1:7233"
 EMBEDDED_UI_URL = "http://127.0.0.1:8233"
 
 
+class FromEnvironment(BaseModel):
+    """Settings read from the environment variables their fields' aliases name; keyword arguments win.
+
+    A plain pydantic model over `os.environ` rather than pydantic-settings: it validates the
+    same, and every command starts about 80 ms sooner without pydantic-settings' dotenv, cloud
+    and command-line sources, which nothing here uses (the bench's `list` figure counts start-up).
+    Names are case-sensitive, as the environment is.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**os.environ, **values})
+
+
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "partnerships"
 
 
-class Settings(BaseSettings):
+class Settings(FromEnvironment):
     """Where the engine finds Temporal, its store and its templates.
 
     Defaults describe the embedded setup (`temporal server start-dev` on this
     machine, SQLite in the user's data folder); docker-compose sets the rest.
     """
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     temporal_address: str = Field(EMBEDDED_TEMPORAL_ADDRESS, validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")

@@ -16,8 +16,8 @@ from enum import StrEnum
 
 import aiosmtplib
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from partnerships.adapters.config import FromEnvironment
 from partnerships.adapters.links import ACT_BY_MESSAGE, LinkAct, Links
 from partnerships.engine.notifier import NotifierMisconfigured, NotifierUnavailable, OutgoingMessage
 
@@ -35,9 +35,7 @@ class SmtpSecurity(StrEnum):
     NONE = "none"
 
 
-class EmailSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
+class EmailSettings(FromEnvironment):
     host: str | None = Field(None, validation_alias="SMTP_HOST")
     port: int = Field(587, validation_alias="SMTP_PORT")
     security: SmtpSecurity = Field(SmtpSecurity.STARTTLS, validation_alias="SMTP_SECURITY")

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from partnerships.adapters.config import FromEnvironment
 from partnerships.adapters.keys import SigningKey, door_public_key, unsigned_proof
 from partnerships.engine.proofs import NONCE, Door, Proof, act_message
 
@@ -62,10 +62,8 @@ class Link(BaseModel):
     charter_hash: Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")] | None = None
 
 
-class LinkSettings(BaseSettings):
+class LinkSettings(FromEnvironment):
     """Where links point and how they are made and checked, from the environment only."""
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     secret: SecretStr | None = Field(None, validation_alias="PARTNERSHIPS_LINK_SECRET")
     web_url: str = Field(DEFAULT_WEB_URL, validation_alias="PARTNERSHIPS_WEB_URL")

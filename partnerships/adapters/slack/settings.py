@@ -5,20 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from partnerships.adapters.config import FromEnvironment
 
 DEFAULT_PORT = 3000
 EVENTS_PATH = "/slack/events"
 
 
-class SlackSettings(BaseSettings):
+class SlackSettings(FromEnvironment):
     """Which Slack workspace and channel the engine talks to, and how Slack reaches it.
 
     The bot token turns Slack notifications on. The app token selects Socket Mode;
     without it the app serves Slack's HTTP request URLs, verified with the signing secret.
     """
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
     app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
