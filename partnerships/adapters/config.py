@@ -26,7 +26,18 @@ class FromEnvironment(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     def __init__(self, **values: Any) -> None:
-        super().__init__(**{**os.environ, **values})
+        # Only the variables the fields name: a variable spelt like a field (`data_dir`) is not one.
+        names = type(self).environment_names()
+        super().__init__(**{**{name: value for name, value in os.environ.items() if name in names}, **values})
+
+    @classmethod
+    def environment_names(cls) -> frozenset[str]:
+        names: set[str] = set()
+        for field in cls.model_fields.values():
+            alias = field.validation_alias
+            choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+            names.update(choice for choice in choices if isinstance(choice, str))
+        return frozenset(names)
 
 
 def _default_data_dir() -> Path:
