@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +32,9 @@ class FromEnvironment(BaseModel):
         super().__init__(**{**{name: value for name, value in os.environ.items() if name in names}, **values})
 
     @classmethod
+    @functools.cache
     def environment_names(cls) -> frozenset[str]:
+        """The variables this class reads: its fields' aliases (a class's fields never change)."""
         names: set[str] = set()
         for field in cls.model_fields.values():
             alias = field.validation_alias

@@ -67,7 +67,7 @@ def test_a_bad_value_is_refused_naming_its_variable(monkeypatch: pytest.MonkeyPa
     assert [error["loc"] for error in refused.value.errors()] == [("PARTNERSHIPS_METRICS_PORT",)]
 
 
-def test_the_cli_reports_a_bad_setting_in_one_line_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_reports_a_bad_setting_in_one_line_without_a_traceback() -> None:
     result = CliRunner().invoke(app, ["list", "--json"], env={"PARTNERSHIPS_LOG_FORMAT": "yaml"})
 
     assert result.exit_code != 0
