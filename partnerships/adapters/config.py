@@ -28,8 +28,8 @@ class FromEnvironment(BaseModel):
 
     def __init__(self, **values: Any) -> None:
         # Only the variables the fields name: a variable spelt like a field (`data_dir`) is not one.
-        names = type(self).environment_names()
-        super().__init__(**{**{name: value for name, value in os.environ.items() if name in names}, **values})
+        present = {name: os.environ[name] for name in type(self).environment_names() if name in os.environ}
+        super().__init__(**{**present, **values})
 
     @classmethod
     @functools.cache
