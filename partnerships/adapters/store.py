@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -231,6 +232,8 @@ class Store:
         # activity threads that backoff, not the writing, is what a step waits for. Writers
         # in this process queue on a lock instead. Other databases lock rows themselves.
         self._writing = threading.Lock() if engine.dialect.name == "sqlite" else _NoLock()
+        # Steps waiting for that lock, written together by whichever gets it (see `write_step`).
+        self._writing_together = _StepQueue() if engine.dialect.name == "sqlite" else None
         # Writes that need not wait for the disk go through connections made that way, so no
         # connection is switched back and forth (a statement more, each time, under the lock).
         self._not_durable = (
@@ -280,21 +283,27 @@ class Store:
         the engine recovers from by itself, and only those.
         """
         self.check()
-        patience = SQLITE_PATIENCE if wait_at_most is None else max(wait_at_most, 0.0)
+        patience = _patience(wait_at_most)
         if not self._writing.acquire(timeout=patience):
             raise StoreBusy(f"another writer in this process held the store for {patience:.1f} s")
         try:
-            quick = self._not_durable is not None and not durable
-            with Session(self._not_durable if quick else self.engine, expire_on_commit=False) as session:
-                self._begin(session, patience, durable)
-                try:
-                    yield session
-                except OperationalError as error:
-                    if not _is_lock_timeout(error):
-                        raise
-                    raise StoreBusy(f"the store stayed locked for {patience:.1f} s: {_first_line(error)}") from None
+            with self._transaction(patience, durable) as session:
+                yield session
         finally:
             self._writing.release()
+
+    @contextmanager
+    def _transaction(self, patience: float, durable: bool) -> Iterator[Session]:
+        """A write transaction, for a caller that holds the writer's lock."""
+        quick = self._not_durable is not None and not durable
+        with Session(self._not_durable if quick else self.engine, expire_on_commit=False) as session:
+            self._begin(session, patience, durable)
+            try:
+                yield session
+            except OperationalError as error:
+                if not _is_lock_timeout(error):
+                    raise
+                raise StoreBusy(f"the store stayed locked for {patience:.1f} s: {_first_line(error)}") from None
 
     def _begin(self, session: Session, patience: float, durable: bool) -> None:
         """How long this transaction waits for another writer's lock; on PostgreSQL, whether it waits for the disk."""
@@ -348,58 +357,97 @@ class Store:
         wait_at_most: float | None = None,
         claim_outbox: bool = False,
     ) -> list[QueuedMessage]:
-        """One transaction: a step is in the store whole or not at all, and costs one commit, the
-        outbox's claim for delivery included."""
+        """A step is in the store whole or not at all, the outbox's claim for delivery included.
+
+        On SQLite, steps that queue for the writer meanwhile are written by whichever of them
+        gets it, in one transaction: one wait for the disk for all of them, where each used to
+        wait for its own (under a burst, and most of all while the disk stalls, those waits were
+        the tail of every Update's latency). Every step is as durable as before when its call
+        returns. PostgreSQL commits concurrent transactions together by itself.
+        """
+        # The rows are made before the lock is taken: the lock is held for the writing alone.
+        rows = _StepRows.of(step, tasks, messages, claim_outbox)
+        if self._writing_together is None:
+            return self._write_alone(rows, _patience(wait_at_most))
+        return self._write_together(rows, wait_at_most)
+
+    def _write_together(self, mine: _StepRows, wait_at_most: float | None) -> list[QueuedMessage]:
+        self.check()
+        patience = _patience(wait_at_most)
+        gives_up_at = time.monotonic() + patience
+        queue = self._writing_together
+        assert queue is not None
+        while True:
+            queue.join(mine)
+            if self._writing.acquire(timeout=max(gives_up_at - time.monotonic(), 0.0)):
+                group = queue.take() if not mine.settled.is_set() else []
+                try:
+                    if group:
+                        self._write_group(group, mine, max(gives_up_at - time.monotonic(), 0.0))
+                finally:
+                    for rows in group:
+                        if not rows.settled.is_set():  # this writer was interrupted: nobody waits forever
+                            rows.settle(handed_back=True)
+                    self._writing.release()
+            elif queue.leave(mine):
+                raise StoreBusy(f"another writer in this process held the store for {patience:.1f} s")
+            else:
+                # The writer holding the store took this step with its own: its outcome is this step's.
+                mine.settled.wait()
+            outbox = mine.outcome()
+            if outbox is not None:
+                return outbox
+            # Handed back unwritten (that writer failed on its own step): this one tries again.
+
+    def _write_group(self, group: list[_StepRows], mine: _StepRows, patience: float) -> None:
+        """Write the group in one transaction; if one of its steps is refused (a slug taken, a
+        value the database refuses, the same step written by another worker at the same moment),
+        write each alone, so each hears only of its own refusal. Any other failure is this
+        writer's alone to report: the others are handed back to try again."""
         try:
-            return self._write_step(step, tasks, messages, wait_at_most, claim_outbox)
+            with self._transaction(patience, durable=True) as session:
+                connection = session.connection()
+                outboxes = [_write_step_rows(connection, rows) for rows in group]
+                session.commit()
+        except (IntegrityError, DataError, SlugTaken):
+            for rows in group:
+                try:
+                    rows.settle(outbox=self._write_alone(rows, patience, locked=True))
+                except Exception as error:
+                    self._settle_failed(rows, mine, error)
+            return
+        except Exception as error:
+            for rows in group:
+                self._settle_failed(rows, mine, error)
+            return
+        for rows, outbox in zip(group, outboxes, strict=True):
+            rows.settle(outbox=outbox)
+
+    @staticmethod
+    def _settle_failed(rows: _StepRows, mine: _StepRows, error: Exception) -> None:
+        """A refusal belongs to its step; any other failure to the writer that met it."""
+        if rows is mine or isinstance(error, (RecordRefused, SlugTaken)):
+            rows.settle(error=error)
+        else:
+            rows.settle(handed_back=True)
+
+    def _write_alone(self, rows: _StepRows, patience: float, *, locked: bool = False) -> list[QueuedMessage]:
+        """One step in its own transaction."""
+        try:
+            return self._one_transaction(rows, patience, locked)
         except IntegrityError:
             # Another attempt of the same step may have committed between our look and our
             # insert (two workers): the second look finds its rows and skips them.
             try:
-                return self._write_step(step, tasks, messages, wait_at_most, claim_outbox)
+                return self._one_transaction(rows, patience, locked)
             except IntegrityError as error:
-                raise RecordRefused(_first_line(error)) from None
+                raise _refusal(error) from None
         except DataError as error:
-            raise RecordRefused(_first_line(error)) from None
+            raise _refusal(error) from None
 
-    def _write_step(
-        self,
-        step: StepRecord,
-        tasks: list[NewTask],
-        messages: list[QueuedMessage],
-        wait_at_most: float | None,
-        claim_outbox: bool,
-    ) -> list[QueuedMessage]:
-        # Statements, not ORM objects: a step is written on every Update's path, and the ORM's
-        # unit of work cost more than the writing (the writer's lock is held meanwhile). The rows
-        # are made before the lock is taken, for the same reason.
-        snapshot = [partnership_values(step.snapshot, step.chain_id)] if step.snapshot is not None else []
-        reviews = [gate_review_values(step.partnership_id, r) for r in step.reviews]
-        task_rows = [task_values(t) for t in tasks]
-        message_rows = [notification_values(m) for m in messages]
-        act_rows = [act_values(step.partnership_id, act) for act in step.acts]
-        with self.writing(wait_at_most) as session:
-            connection = session.connection()
-            existing = connection.execute(_PARTNERSHIP_CHAIN, {"partnership_id": step.partnership_id}).first()
-            if existing is not None and existing.chain_id not in (None, step.chain_id):
-                raise SlugTaken(
-                    f"the store already holds an earlier partnership '{existing.slug}' with workflow id "
-                    f"{step.partnership_id} (started {existing.started_at:%Y-%m-%d}); a slug names one partnership "
-                    "for good: start this one under a new slug"
-                )
-            _write_rows(connection, PARTNERSHIPS, snapshot, replace=True)
-            _write_rows(connection, GATE_REVIEWS, reviews, replace=True)
-            for closure in step.closed_tasks:
-                _close_tasks(connection, closure)
-            # Rows an earlier attempt of this step wrote are kept as they are (a message may be out).
-            _write_rows(connection, TASKS, task_rows)
-            _write_rows(connection, NOTIFICATIONS, message_rows)
-            _write_rows(connection, ACTS, act_rows)
-            outbox = [_queued(row) for row in connection.execute(_OUTBOX, {"partnership_id": step.partnership_id})]
-            if claim_outbox and outbox:
-                connection.execute(_CLAIM_FOR_DELIVERY, {"key_in": [m.key for m in outbox]})
-                for message in outbox:
-                    message.attempts += 1
+    def _one_transaction(self, rows: _StepRows, patience: float, locked: bool) -> list[QueuedMessage]:
+        with self._transaction(patience, True) if locked else self.writing(patience) as session:
+            outbox = _write_step_rows(session.connection(), rows)
             session.commit()
             return outbox
 
@@ -729,6 +777,121 @@ _CLOSE_OPEN_TASKS = (
     .where(TASKS.c.id.in_(bindparam("id_in", expanding=True)), TASKS.c.status == "open")
     .values(status=bindparam("status"), closed_at=bindparam("closed_at"), closed_by=bindparam("closed_by"))
 )
+
+
+def _patience(wait_at_most: float | None) -> float:
+    return SQLITE_PATIENCE if wait_at_most is None else max(wait_at_most, 0.0)
+
+
+def _refusal(error: Exception) -> Exception:
+    """What the caller of `write_step` hears of a step the database refused."""
+    if isinstance(error, (IntegrityError, DataError)):
+        return RecordRefused(_first_line(error))
+    return error
+
+
+@dataclass(eq=False)
+class _StepRows:
+    """A step's rows, ready to write, and (once settled) what became of them."""
+
+    partnership_id: str
+    chain_id: str
+    snapshot: list[dict[str, Any]]
+    reviews: list[dict[str, Any]]
+    closures: list[CloseTasksInput]
+    tasks: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    acts: list[dict[str, Any]]
+    claim_outbox: bool
+    settled: threading.Event = field(default_factory=threading.Event)
+    _outbox: list[QueuedMessage] | None = None
+    _error: Exception | None = None
+
+    @classmethod
+    def of(cls, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage], claim_outbox: bool) -> _StepRows:
+        # Statements, not ORM objects: a step is written on every Update's path, and the ORM's
+        # unit of work cost more than the writing (the writer's lock is held meanwhile).
+        return cls(
+            partnership_id=step.partnership_id,
+            chain_id=step.chain_id,
+            snapshot=[partnership_values(step.snapshot, step.chain_id)] if step.snapshot is not None else [],
+            reviews=[gate_review_values(step.partnership_id, r) for r in step.reviews],
+            closures=step.closed_tasks,
+            tasks=[task_values(t) for t in tasks],
+            messages=[notification_values(m) for m in messages],
+            acts=[act_values(step.partnership_id, act) for act in step.acts],
+            claim_outbox=claim_outbox,
+        )
+
+    def settle(
+        self, *, outbox: list[QueuedMessage] | None = None, error: Exception | None = None, handed_back: bool = False
+    ) -> None:
+        assert (outbox is not None) + (error is not None) + handed_back == 1
+        self._outbox, self._error = outbox, error
+        self.settled.set()
+
+    def outcome(self) -> list[QueuedMessage] | None:
+        """The step's outbox once written; raises its refusal; None when handed back unwritten."""
+        if self._error is not None:
+            raise self._error
+        outbox, self._outbox = self._outbox, None
+        if outbox is None:
+            self.settled.clear()  # to be queued again
+        return outbox
+
+
+class _StepQueue:
+    """Steps waiting for the SQLite writer's lock, oldest first."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiting: list[_StepRows] = []
+
+    def join(self, rows: _StepRows) -> None:
+        with self._guard:
+            self._waiting.append(rows)
+
+    def leave(self, rows: _StepRows) -> bool:
+        """Take the step out, unless a writer has taken it already (then it is theirs to settle)."""
+        with self._guard:
+            if rows in self._waiting:
+                self._waiting.remove(rows)
+                return True
+            return False
+
+    def take(self) -> list[_StepRows]:
+        with self._guard:
+            taken, self._waiting = self._waiting, []
+            return taken
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._waiting)
+
+
+def _write_step_rows(connection: Connection, rows: _StepRows) -> list[QueuedMessage]:
+    """A step's statements in the caller's transaction; returns the partnership's outbox (claimed if asked)."""
+    existing = connection.execute(_PARTNERSHIP_CHAIN, {"partnership_id": rows.partnership_id}).first()
+    if existing is not None and existing.chain_id not in (None, rows.chain_id):
+        raise SlugTaken(
+            f"the store already holds an earlier partnership '{existing.slug}' with workflow id "
+            f"{rows.partnership_id} (started {existing.started_at:%Y-%m-%d}); a slug names one partnership "
+            "for good: start this one under a new slug"
+        )
+    _write_rows(connection, PARTNERSHIPS, rows.snapshot, replace=True)
+    _write_rows(connection, GATE_REVIEWS, rows.reviews, replace=True)
+    for closure in rows.closures:
+        _close_tasks(connection, closure)
+    # Rows an earlier attempt of this step wrote are kept as they are (a message may be out).
+    _write_rows(connection, TASKS, rows.tasks)
+    _write_rows(connection, NOTIFICATIONS, rows.messages)
+    _write_rows(connection, ACTS, rows.acts)
+    outbox = [_queued(row) for row in connection.execute(_OUTBOX, {"partnership_id": rows.partnership_id})]
+    if rows.claim_outbox and outbox:
+        connection.execute(_CLAIM_FOR_DELIVERY, {"key_in": [m.key for m in outbox]})
+        for message in outbox:
+            message.attempts += 1
+    return outbox
 
 
 def _is_lock_timeout(error: OperationalError) -> bool:
