@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -371,68 +371,72 @@ class Store:
             return self._write_alone(rows, _patience(wait_at_most))
         return self._write_together(rows, wait_at_most)
 
-    def _write_together(self, mine: _StepRows, wait_at_most: float | None) -> list[QueuedMessage]:
+    def _write_together(self, rows: _StepRows, wait_at_most: float | None) -> list[QueuedMessage]:
         self.check()
         patience = _patience(wait_at_most)
         gives_up_at = time.monotonic() + patience
         queue = self._writing_together
         assert queue is not None
         while True:
-            queue.join(mine)
-            if self._writing.acquire(timeout=max(gives_up_at - time.monotonic(), 0.0)):
-                group = queue.take() if not mine.settled.is_set() else []
-                try:
-                    if group:
-                        self._write_group(group, mine, max(gives_up_at - time.monotonic(), 0.0))
-                finally:
-                    for rows in group:
-                        if not rows.settled.is_set():  # this writer was interrupted: nobody waits forever
-                            rows.settle(handed_back=True)
-                    self._writing.release()
-            elif queue.leave(mine):
-                raise StoreBusy(f"another writer in this process held the store for {patience:.1f} s")
+            # A ticket per attempt: whatever a writer does with an earlier one cannot touch this one.
+            ticket = _Ticket(rows, gives_up_at, patience)
+            queue.join(ticket)
+            if queue.wait_for_turn(ticket):
+                self._write_queued(queue, ticket)
             else:
-                # The writer holding the store took this step with its own: its outcome is this step's.
-                mine.settled.wait()
-            outbox = mine.outcome()
+                ticket.settled.wait()  # settled already, or taken by the writer, who settles it
+            outbox = ticket.outcome()
             if outbox is not None:
                 return outbox
-            # Handed back unwritten (that writer failed on its own step): this one tries again.
+            # Handed back unwritten (the writer that took it was interrupted): it tries again.
 
-    def _write_group(self, group: list[_StepRows], mine: _StepRows, patience: float) -> None:
-        """Write the group in one transaction; if one of its steps is refused (a slug taken, a
-        value the database refuses, the same step written by another worker at the same moment),
-        write each alone, so each hears only of its own refusal. Any other failure is this
-        writer's alone to report: the others are handed back to try again."""
+    def _write_queued(self, queue: _StepQueue, mine: _Ticket) -> None:
+        """As the queue's writer: take the writer's lock, then every step queued by then, and write them."""
+        group: list[_Ticket] = []
+        try:
+            if self._writing.acquire(timeout=mine.time_left()):
+                try:
+                    group = queue.take()
+                    self._write_group(group)
+                finally:
+                    self._writing.release()
+            else:
+                queue.leave(mine)  # nobody took it: only the writer takes, and that is this thread
+                mine.settle(error=mine.busy_in_process())
+        finally:
+            for ticket in group:
+                if not ticket.settled.is_set():  # this writer was interrupted: nobody waits forever
+                    ticket.settle(handed_back=True)
+            queue.done_writing()
+
+    def _write_group(self, group: list[_Ticket]) -> None:
+        """The group in one transaction; what went wrong settled step by step."""
+        patience = min(t.time_left() for t in group)  # no caller waits past its deadline
         try:
             with self._transaction(patience, durable=True) as session:
                 connection = session.connection()
-                outboxes = [_write_step_rows(connection, rows) for rows in group]
+                outboxes = [_write_step_rows(connection, ticket.rows) for ticket in group]
                 session.commit()
-        except (IntegrityError, DataError, SlugTaken):
-            for rows in group:
+        except StoreBusy:
+            # Another process kept the file locked: every step here would have waited for it in
+            # turn. Each caller hears so (an activity tries again later) rather than waiting on.
+            for ticket in group:
+                ticket.settle(error=StoreBusy(f"another process held the store's file for {patience:.1f} s"))
+            return
+        except Exception:
+            # Maybe one step's own fault (a slug taken, a value the database refuses, the same step
+            # written by another worker at that moment): each alone, so each caller hears of its own.
+            for ticket in group:
                 try:
-                    rows.settle(outbox=self._write_alone(rows, patience, locked=True))
+                    ticket.settle(outbox=self._write_alone(ticket.rows, ticket.time_left(), locked=True))
                 except Exception as error:
-                    self._settle_failed(rows, mine, error)
+                    ticket.settle(error=error)
             return
-        except Exception as error:
-            for rows in group:
-                self._settle_failed(rows, mine, error)
-            return
-        for rows, outbox in zip(group, outboxes, strict=True):
-            rows.settle(outbox=outbox)
-
-    @staticmethod
-    def _settle_failed(rows: _StepRows, mine: _StepRows, error: Exception) -> None:
-        """A refusal belongs to its step; any other failure to the writer that met it."""
-        if rows is mine or isinstance(error, (RecordRefused, SlugTaken)):
-            rows.settle(error=error)
-        else:
-            rows.settle(handed_back=True)
+        for ticket, outbox in zip(group, outboxes, strict=True):
+            ticket.settle(outbox=outbox)
 
     def _write_alone(self, rows: _StepRows, patience: float, *, locked: bool = False) -> list[QueuedMessage]:
-        """One step in its own transaction."""
+        """One step in its own transaction (`locked`: the caller holds the writer's lock)."""
         try:
             return self._one_transaction(rows, patience, locked)
         except IntegrityError:
@@ -446,10 +450,11 @@ class Store:
             raise _refusal(error) from None
 
     def _one_transaction(self, rows: _StepRows, patience: float, locked: bool) -> list[QueuedMessage]:
-        with self._transaction(patience, True) if locked else self.writing(patience) as session:
-            outbox = _write_step_rows(session.connection(), rows)
-            session.commit()
-            return outbox
+        if locked:
+            with self._transaction(patience, durable=True) as session:
+                return _commit_step(session, rows)
+        with self.writing(patience) as session:
+            return _commit_step(session, rows)
 
     def pending_message_keys(self, partnership_id: str) -> list[str]:
         """The partnership's messages still in the outbox, oldest first."""
@@ -790,9 +795,9 @@ def _refusal(error: Exception) -> Exception:
     return error
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True)
 class _StepRows:
-    """A step's rows, ready to write, and (once settled) what became of them."""
+    """A step's rows, ready to write."""
 
     partnership_id: str
     chain_id: str
@@ -803,9 +808,6 @@ class _StepRows:
     messages: list[dict[str, Any]]
     acts: list[dict[str, Any]]
     claim_outbox: bool
-    settled: threading.Event = field(default_factory=threading.Event)
-    _outbox: list[QueuedMessage] | None = None
-    _error: Exception | None = None
 
     @classmethod
     def of(cls, step: StepRecord, tasks: list[NewTask], messages: list[QueuedMessage], claim_outbox: bool) -> _StepRows:
@@ -823,50 +825,91 @@ class _StepRows:
             claim_outbox=claim_outbox,
         )
 
+
+class _Ticket:
+    """One attempt to have a step written by the queue's writer, and what became of it."""
+
+    def __init__(self, rows: _StepRows, gives_up_at: float, patience: float) -> None:
+        self.rows = rows
+        self.gives_up_at = gives_up_at
+        self.patience = patience
+        self.settled = threading.Event()
+        self._outbox: list[QueuedMessage] | None = None
+        self._error: Exception | None = None
+
+    def time_left(self) -> float:
+        return max(self.gives_up_at - time.monotonic(), 0.0)
+
     def settle(
         self, *, outbox: list[QueuedMessage] | None = None, error: Exception | None = None, handed_back: bool = False
     ) -> None:
-        assert (outbox is not None) + (error is not None) + handed_back == 1
+        assert (outbox is not None) + (error is not None) + handed_back == 1 and not self.settled.is_set()
         self._outbox, self._error = outbox, error
         self.settled.set()
 
+    def busy_in_process(self) -> StoreBusy:
+        return StoreBusy(f"another writer in this process held the store for {self.patience:.1f} s")
+
     def outcome(self) -> list[QueuedMessage] | None:
-        """The step's outbox once written; raises its refusal; None when handed back unwritten."""
+        """The step's outbox once written; raises what refused it; None when handed back unwritten."""
         if self._error is not None:
             raise self._error
-        outbox, self._outbox = self._outbox, None
-        if outbox is None:
-            self.settled.clear()  # to be queued again
-        return outbox
+        return self._outbox
 
 
 class _StepQueue:
-    """Steps waiting for the SQLite writer's lock, oldest first."""
+    """Steps waiting for the SQLite writer, oldest first, and whether one of their threads is writing.
+
+    A waiting thread wakes when its step is settled or when nobody is writing (it then writes
+    the queue), never to find only that its step was written long ago."""
 
     def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._waiting: list[_StepRows] = []
+        self._changed = threading.Condition()
+        self._waiting: list[_Ticket] = []
+        self._writer_busy = False
 
-    def join(self, rows: _StepRows) -> None:
-        with self._guard:
-            self._waiting.append(rows)
+    def join(self, ticket: _Ticket) -> None:
+        with self._changed:
+            self._waiting.append(ticket)
 
-    def leave(self, rows: _StepRows) -> bool:
-        """Take the step out, unless a writer has taken it already (then it is theirs to settle)."""
-        with self._guard:
-            if rows in self._waiting:
-                self._waiting.remove(rows)
+    def wait_for_turn(self, ticket: _Ticket) -> bool:
+        """True when this thread is now the writer. False when the ticket is settled, or taken by
+        the writer (who settles it), or settled here with StoreBusy because its time ran out first."""
+        with self._changed:
+            self._changed.wait_for(lambda: ticket.settled.is_set() or not self._writer_busy, timeout=ticket.time_left())
+            if ticket.settled.is_set():
+                return False
+            if not self._writer_busy:
+                self._writer_busy = True
                 return True
+            if ticket in self._waiting:
+                self._waiting.remove(ticket)
+                ticket.settle(error=ticket.busy_in_process())
             return False
 
-    def take(self) -> list[_StepRows]:
-        with self._guard:
+    def leave(self, ticket: _Ticket) -> None:
+        with self._changed:
+            self._waiting.remove(ticket)
+
+    def take(self) -> list[_Ticket]:
+        with self._changed:
             taken, self._waiting = self._waiting, []
             return taken
 
+    def done_writing(self) -> None:
+        with self._changed:
+            self._writer_busy = False
+            self._changed.notify_all()
+
     def __len__(self) -> int:
-        with self._guard:
+        with self._changed:
             return len(self._waiting)
+
+
+def _commit_step(session: Session, rows: _StepRows) -> list[QueuedMessage]:
+    outbox = _write_step_rows(session.connection(), rows)
+    session.commit()
+    return outbox
 
 
 def _write_step_rows(connection: Connection, rows: _StepRows) -> list[QueuedMessage]:

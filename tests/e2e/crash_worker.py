@@ -95,12 +95,13 @@ class CrashingStore(Store):
                 os.kill(os.getpid(), signal.SIGKILL)
 
     @contextmanager
-    def writing(self, wait_at_most: float | None = None, *, durable: bool = True) -> Iterator[Session]:
-        # A step's rows are committed together: die after the commit, once per matching row.
+    def _transaction(self, patience: float, durable: bool) -> Iterator[Session]:
+        # Every write transaction of the store (a step's, or the steps queued with it) comes
+        # through here: die after its commit, once per matching row.
         written: list[tuple[str, str]] = []
         self._written.rows = written
         try:
-            with super().writing(wait_at_most, durable=durable) as session:
+            with super()._transaction(patience, durable) as session:
                 event.listen(session, "before_flush", self._note_flush)
                 yield session
         finally:

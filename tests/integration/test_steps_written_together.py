@@ -7,6 +7,7 @@ not depend on timing: every thread is known to be waiting before the lock is let
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -89,16 +90,21 @@ class Writers:
         self._threads.append(thread)
         thread.start()
 
-    def until_waiting(self, count: int) -> None:
-        """Block until `count` steps wait in the queue (the threads reach it on their own schedule)."""
+    def until_waiting(self, count: int, at_most: bool = False) -> None:
+        """Block until `count` steps (or, `at_most`, no more) wait in the queue: the threads get
+        there on their own schedule."""
         waiting = self.store._writing_together
         assert waiting is not None
         # A bound for a broken queue only: the threads get there in milliseconds, however busy the machine.
         for _ in range(6000):
-            if len(waiting) >= count:
+            if (len(waiting) <= count) if at_most else (len(waiting) >= count):
                 return
             threading.Event().wait(0.01)
         raise AssertionError(f"{len(waiting)} of {count} steps queued for the writer after a minute")
+
+    def until_taken(self) -> None:
+        """Block until the writer has taken every queued step."""
+        self.until_waiting(0, at_most=True)
 
     def finish_thread(self, index: int) -> None:
         self._threads[index].join()
@@ -193,3 +199,48 @@ def test_a_step_written_again_in_the_same_group_is_written_once(store: Store, wr
     # Each attempt claims the outbox for its own delivery, in the order they queued (as one after the other would).
     assert writers.outcomes["partnership-twice"] == [("partnership-twice:hello", 1)]
     assert second.outcomes["partnership-twice"] == [("partnership-twice:hello", 2)]
+
+
+def test_a_step_the_writer_took_gets_its_outcome_even_past_its_own_deadline(store: Store, writers: Writers) -> None:
+    # It is being written: hearing "busy" now would have its caller try again beside it.
+    commit_may_go = threading.Event()
+    store._writing.acquire()
+    writers.write(a_step("partnership-patient"))
+    writers.write(a_step("partnership-hasty"), wait_at_most=0.5)
+    writers.until_waiting(2)
+    sqlalchemy.event.listen(store.engine, "commit", lambda _connection: commit_may_go.wait())
+    store._writing.release()
+    writers.until_taken()
+    threading.Event().wait(1.0)  # the hasty step's half second is over while its commit waits
+    commit_may_go.set()
+    writers.finish()
+
+    assert writers.outcomes == {
+        "partnership-patient": [("partnership-patient:hello", 1)],
+        "partnership-hasty": [("partnership-hasty:hello", 1)],
+    }
+    assert [len(store.acts(p)) for p in ("partnership-patient", "partnership-hasty")] == [1, 1]
+
+
+def test_while_another_process_holds_the_file_each_step_of_the_group_hears_so_and_nothing_is_written(
+    store: Store, writers: Writers
+) -> None:
+    database = store.engine.url.database
+    assert database is not None
+    other_process = sqlite3.connect(database, isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")  # SQLite's write lock, as the CLI or a second worker would hold it
+    store._writing.acquire()
+    writers.write(a_step("partnership-a"), wait_at_most=1.0)
+    writers.write(a_step("partnership-b"), wait_at_most=60.0)
+    writers.until_waiting(2)
+    store._writing.release()
+    writers.finish()
+    other_process.execute("ROLLBACK")
+    other_process.close()
+
+    assert all(isinstance(outcome, StoreBusy) for outcome in writers.outcomes.values()), writers.outcomes
+    assert store.acts("partnership-a") == [] and store.acts("partnership-b") == []
+    # The store is the writer's again: the next write lands, and the queue kept nothing.
+    assert store.write_step(a_step("partnership-b"), [], [], wait_at_most=5.0) == []
+    assert len(store.acts("partnership-b")) == 1
+    assert store._writing_together is not None and len(store._writing_together) == 0
