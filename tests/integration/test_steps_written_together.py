@@ -206,12 +206,13 @@ def test_a_step_the_writer_took_gets_its_outcome_even_past_its_own_deadline(stor
     commit_may_go = threading.Event()
     store._writing.acquire()
     writers.write(a_step("partnership-patient"))
-    writers.write(a_step("partnership-hasty"), wait_at_most=0.5)
+    # Long enough for the writer to take it on a busy machine, short enough to run out while it is written.
+    writers.write(a_step("partnership-hasty"), wait_at_most=5.0)
     writers.until_waiting(2)
     sqlalchemy.event.listen(store.engine, "commit", lambda _connection: commit_may_go.wait())
     store._writing.release()
     writers.until_taken()
-    threading.Event().wait(1.0)  # the hasty step's half second is over while its commit waits
+    threading.Event().wait(6.0)  # the hasty step's five seconds are over while its commit waits
     commit_may_go.set()
     writers.finish()
 
