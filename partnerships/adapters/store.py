@@ -788,11 +788,9 @@ def _patience(wait_at_most: float | None) -> float:
     return SQLITE_PATIENCE if wait_at_most is None else max(wait_at_most, 0.0)
 
 
-def _refusal(error: Exception) -> Exception:
+def _refusal(error: IntegrityError | DataError) -> RecordRefused:
     """What the caller of `write_step` hears of a step the database refused."""
-    if isinstance(error, (IntegrityError, DataError)):
-        return RecordRefused(_first_line(error))
-    return error
+    return RecordRefused(_first_line(error))
 
 
 @dataclass(frozen=True)
